@@ -1,0 +1,48 @@
+# Two commands matter (see README.md): `make run` and `make test`. Both bootstrap themselves.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: help bootstrap run test lint typecheck imports pytest format lock clean
+
+help:
+	@echo "make run    run the node on the local network (devnet)"
+	@echo "make test   run the whole suite: lint, types, layer rules and tests"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	@$(BIN)/fizz-node check --profile devnet; status=$$?; \
+	echo; \
+	echo "The local network (chain, gateway, matchmaker, tenant) is not part of this build yet:"; \
+	echo "'make run' will start it here once it lands. Until then it shows whether this machine"; \
+	echo "can serve as a node, and what to change when it cannot."; \
+	exit $$status
+
+test: bootstrap lint typecheck imports pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+imports:
+	$(BIN)/lint-imports
+
+pytest:
+	@scripts/run-pytest.sh
+
+format: bootstrap
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock:
+	scripts/lock.sh
+
+clean:
+	rm -rf $(VENV) tools/npm/node_modules .mypy_cache .ruff_cache .pytest_cache build dist

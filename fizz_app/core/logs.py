@@ -1,0 +1,141 @@
+"""Logging to a rotating file in the data folder, with secrets scrubbed from every line.
+
+Call :func:`configure_logging` once at start-up. Modules log through
+``logging.getLogger(__name__)`` as usual. The returned :class:`SecretRedactor` replaces, in every
+formatted line including tracebacks: values registered with :meth:`SecretRedactor.register`
+(the wallet registers its key and mnemonic when it unlocks them), anything that looks like a
+BIP-39 mnemonic, and values written after a secret-sounding name (``private_key=...``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import logging.handlers
+import re
+import sys
+import threading
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["LOG_FILE_NAME", "SecretRedactor", "RedactingFormatter", "configure_logging"]
+
+LOG_FILE_NAME = "fizz-node.log"
+LOG_MAX_BYTES = 2 * 1024 * 1024
+LOG_BACKUPS = 5
+REDACTED = "[redacted]"
+MIN_MNEMONIC_WORDS = 12
+"""BIP-39 phrases have 12 to 24 words; shorter runs of list words are ordinary English."""
+
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)\b(private[_ ]?key|priv[_ ]?key|secret|mnemonic|seed[_ ]?phrase|passphrase|password"
+    r"|token)(\s*[=:]\s*|\s+)(['\"]?)([^\s'\",;]{6,})"
+)
+_WORD = re.compile(r"[a-z]+")
+
+
+@functools.cache
+def _bip39_words() -> frozenset[str]:
+    try:
+        text = (
+            resources.files("eth_account.hdaccount")
+            .joinpath("wordlist/english.txt")
+            .read_text(encoding="utf-8")
+        )
+    except (ModuleNotFoundError, FileNotFoundError):
+        # A trimmed bundle without the word list: registered secrets are still scrubbed.
+        return frozenset()
+    return frozenset(word.strip() for word in text.split() if word.strip())
+
+
+class SecretRedactor:
+    """Scrubs secrets out of text. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def register(self, secret: str) -> None:
+        """Never let ``secret`` (and its ``0x``-less form) appear in a log line again."""
+        secret = secret.strip()
+        if len(secret) < 8:  # too short to scrub without mangling ordinary text
+            return
+        with self._lock:
+            self._secrets.add(secret)
+            if secret.lower().startswith("0x"):
+                self._secrets.add(secret[2:])
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every known and every recognisable secret replaced."""
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{REDACTED}", text)
+        return self._redact_mnemonics(text)
+
+    @staticmethod
+    def _redact_mnemonics(text: str) -> str:
+        words = _bip39_words()
+        if not words:
+            return text
+        run: list[re.Match[str]] = []
+        spans: list[tuple[int, int]] = []
+        for match in _WORD.finditer(text):
+            gap = text[run[-1].end() : match.start()] if run else " "
+            if match[0] in words and gap.strip(" \t\n,") == "":
+                run.append(match)
+                continue
+            if len(run) >= MIN_MNEMONIC_WORDS:
+                spans.append((run[0].start(), run[-1].end()))
+            run = [match] if match[0] in words else []
+        if len(run) >= MIN_MNEMONIC_WORDS:
+            spans.append((run[0].start(), run[-1].end()))
+        for start, end in reversed(spans):
+            text = text[:start] + REDACTED + text[end:]
+        return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter that passes the whole formatted record, traceback included, through a
+    :class:`SecretRedactor`."""
+
+    def __init__(self, redactor: SecretRedactor, fmt: str | None = None) -> None:
+        super().__init__(fmt or "%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.redact(super().format(record))
+
+
+def configure_logging(
+    log_dir: Path, level: str = "INFO", *, console: bool = False
+) -> SecretRedactor:
+    """Send the app's logs to ``log_dir/fizz-node.log`` (rotated at 2 MB, 5 kept) and,
+    with ``console``, to stderr. Safe to call again: earlier handlers are replaced.
+
+    Returns:
+        The redactor every handler uses; register secrets with it.
+    """
+    redactor = SecretRedactor()
+    formatter = RedactingFormatter(redactor)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    file_handler = logging.handlers.RotatingFileHandler(
+        log_dir / LOG_FILE_NAME, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )
+    file_handler.setFormatter(formatter)
+    handlers: list[logging.Handler] = [file_handler]
+    if console:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(formatter)
+        handlers.append(stream)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_fizz_handler", False)]:
+        root.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        handler._fizz_handler = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    return redactor

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the test suite. pytest's exit code 5 ("no tests were collected") is a failure here:
+# a suite that silently runs nothing must never pass as green.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+"$ROOT/.venv/bin/python" -m pytest "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "run-pytest: pytest collected no tests; treating that as a failure." >&2
+  exit 1
+fi
+exit "$rc"

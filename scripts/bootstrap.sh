@@ -23,12 +23,15 @@ say() { printf '[bootstrap] %s\n' "$*"; }
 #   libegl1 ... fonts-dejavu-core: Qt's offscreen platform for the GUI tests (toolchain.md)
 #   xvfb xauth libx11-xcb1 ... libxcb-xkb1: real Qt windows on a virtual screen (make run without a display)
 #   dbus dbus-x11 gnome-keyring: a real Secret Service keyring for the wallet tests
+#   podman runc busybox-static: a real Docker Engine API (served by Podman; runc because crun
+#     fails on hybrid cgroups here) and a static busybox to build test images without a registry
 SYSTEM_PACKAGES=(
   ca-certificates git make
   libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core
   xvfb xauth libx11-xcb1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
   libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
   dbus dbus-x11 gnome-keyring
+  podman runc busybox-static
 )
 
 pick_python() {

@@ -20,9 +20,7 @@ def _run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     """Run the installed console script, as a user would."""
     script = Path(sys.executable).with_name("fizz-node")
     env = {**os.environ, "FIZZ_HOME": str(home)}
-    return subprocess.run(
-        [str(script), *args], capture_output=True, text=True, env=env, timeout=60
-    )
+    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_version(fizz_home: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 from typing import TextIO
 
 from ..core import paths
-from ..core.checks import CheckStatus, Verdict
+from ..core.checks import CheckStatus, Verdict, check_label
 from ..core.config import SettingsStore
 from ..core.hardware import probe_hardware
 from ..core.logs import configure_logging
@@ -34,7 +34,7 @@ def check(args: argparse.Namespace) -> int:
         json.dump(payload, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        render_check_table(report, verdict, profile.title, sys.stdout)
+        render_check_table(report, verdict, sys.stdout)
     return 0 if verdict.meets_minimum else 1
 
 
@@ -81,27 +81,25 @@ def _facts(report: HardwareReport) -> list[tuple[str, str]]:
     ]
 
 
-def render_check_table(report: HardwareReport, verdict: Verdict, title: str, out: TextIO) -> None:
+def render_check_table(report: HardwareReport, verdict: Verdict, out: TextIO) -> None:
     """Write the human-readable check result to ``out``."""
     colour = _use_colour(out)
 
     def paint(text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if colour else text
 
+    title = verdict.profile_title or verdict.profile
     out.write(f"System check against the {title} minimums (profile {verdict.profile})\n\n")
     for label, value in _facts(report):
         out.write(f"  {label:<11} {value}\n")
     out.write("\n")
-    width = max(len(check.name) for check in verdict.checks) + 2
+    width = max(len(check_label(check.name)) for check in verdict.checks) + 2
     for check in verdict.checks:
         tag = paint(f"{check.status.value.upper():<4}", _STATUS_COLOURS[check.status])
-        name = check.name.replace("_", " ")
+        name = check_label(check.name)
         out.write(f"  {tag}  {name:<{width}}{check.detail}\n")
         if check.remedy:
             out.write(f"  {'':<4}  {'':<{width}}-> {check.remedy}\n")
     out.write("\n")
-    if verdict.meets_minimum:
-        out.write(paint("This machine meets the minimums.", "1;32") + "\n")
-    else:
-        failed = ", ".join(check.name.replace("_", " ") for check in verdict.failed)
-        out.write(paint(f"This machine does not meet the minimums: {failed}.", "1;31") + "\n")
+    headline_colour = "1;32" if verdict.meets_minimum else "1;31"
+    out.write(paint(f"{verdict.headline()}.", headline_colour) + "\n")

@@ -6,7 +6,23 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CheckStatus", "CheckResult", "Verdict"]
+__all__ = ["CHECK_LABELS", "CheckStatus", "CheckResult", "Verdict", "check_label"]
+
+CHECK_LABELS = {
+    "cpu": "CPU",
+    "memory": "Memory",
+    "storage": "Storage",
+    "gpu": "GPU",
+    "os": "Operating system",
+    "container_engine": "Container engine",
+    "bandwidth": "Bandwidth",
+}
+"""Words for the check keys, shared by every front end."""
+
+
+def check_label(name: str) -> str:
+    """Return the check key ``name`` in words: ``container_engine`` -> ``Container engine``."""
+    return CHECK_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 class CheckStatus(enum.StrEnum):
@@ -52,6 +68,8 @@ class Verdict:
 
     profile: str
     checks: tuple[CheckResult, ...]
+    profile_title: str = ""
+    """The profile's human title (``Spheron Fizz node``); the name when empty."""
 
     @property
     def meets_minimum(self) -> bool:
@@ -61,6 +79,16 @@ class Verdict:
     @property
     def failed(self) -> tuple[CheckResult, ...]:
         return tuple(check for check in self.checks if check.status is CheckStatus.FAIL)
+
+    def headline(self) -> str:
+        """One sentence for the verdict, naming the failed checks when there are any:
+        ``This machine does not meet the Spheron Fizz node minimums (CPU, storage)``."""
+        title = self.profile_title or self.profile
+        if self.meets_minimum:
+            return f"This machine meets the {title} minimums"
+        labels = [check_label(check.name) for check in self.failed]
+        names = ", ".join(label if label.isupper() else label.lower() for label in labels)
+        return f"This machine does not meet the {title} minimums ({names})"
 
     def check(self, name: str) -> CheckResult:
         """Return the check called ``name``; raises ``KeyError`` when there is none."""
@@ -72,6 +100,7 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
+            "profile_title": self.profile_title,
             "checks": [check.to_dict() for check in self.checks],
             "meets_minimum": self.meets_minimum,
         }
@@ -81,4 +110,5 @@ class Verdict:
         return cls(
             profile=str(data["profile"]),
             checks=tuple(CheckResult.from_dict(item) for item in data["checks"]),
+            profile_title=str(data.get("profile_title", "")),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import stat
 import subprocess
 import sys
 import time
@@ -303,7 +304,14 @@ def container_engine_endpoints() -> list[str]:
     candidates += [Path("/run/podman/podman.sock"), Path("/tmp/podman.sock")]
     if sys.platform == "darwin":
         candidates.append(Path.home() / ".colima/default/docker.sock")
-    return [f"unix://{path}" for path in candidates if path.exists()]
+    return [f"unix://{path}" for path in candidates if _is_socket(path)]
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def probe_container_engine() -> ContainerEngineInfo:
@@ -317,18 +325,22 @@ def probe_container_engine() -> ContainerEngineInfo:
     import docker
     import docker.errors
 
-    last_error = ""
+    problems: list[str] = []
     for endpoint in endpoints:
+        if endpoint.startswith("unix://") and not _is_socket(Path(endpoint[len("unix://") :])):
+            problems.append(f"{endpoint} does not exist (is the engine running?)")
+            continue
         try:
             client = docker.DockerClient(base_url=endpoint, timeout=ENGINE_TIMEOUT_S)
         except docker.errors.DockerException as error:
-            last_error = str(error)
+            problems.append(f"{endpoint} cannot be used: {error}")
             continue
         try:
-            client.ping()
+            if not client.ping():
+                raise docker.errors.APIError("ping did not answer OK")
             version = client.version()
         except Exception as error:  # requests/urllib3/socket errors all mean "not answering"
-            last_error = f"{type(error).__name__}: {error}"
+            problems.append(f"{endpoint} does not answer ({type(error).__name__}: {error})")
             continue
         finally:
             client.close()
@@ -341,7 +353,5 @@ def probe_container_engine() -> ContainerEngineInfo:
             detail=f"answers at {endpoint}",
         )
     return ContainerEngineInfo(
-        status="not_answering",
-        endpoint=endpoints[0],
-        detail=f"{endpoints[0]} exists but does not answer ({last_error[:160]})",
+        status="not_answering", endpoint=endpoints[0], detail=problems[0][:240]
     )

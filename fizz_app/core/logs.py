@@ -27,11 +27,14 @@ REDACTED = "[redacted]"
 MIN_MNEMONIC_WORDS = 12
 """BIP-39 phrases have 12 to 24 words; shorter runs of list words are ordinary English."""
 
+# "name=value", "name: value" for every secret-sounding name, and "name value" only for names
+# that are not also everyday words ("approved token transfer" must survive).
 _SECRET_ASSIGNMENT = re.compile(
-    r"(?i)\b(private[_ ]?key|priv[_ ]?key|secret|mnemonic|seed[_ ]?phrase|passphrase|password"
-    r"|token)(\s*[=:]\s*|\s+)(['\"]?)([^\s'\",;]{6,})"
+    r"(?i)\b(?:(private[_ ]?key|priv[_ ]?key|secret|mnemonic|seed[_ ]?phrase|passphrase"
+    r"|password|token)(\s*[=:]\s*)|(private[_ ]?key|priv[_ ]?key|seed[_ ]?phrase|passphrase"
+    r"|password)(\s+))(['\"]?)([^\s'\",;]{6,})"
 )
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[A-Za-z]+")
 
 
 @functools.cache
@@ -73,8 +76,10 @@ class SecretRedactor:
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{REDACTED}", text)
-        return self._redact_mnemonics(text)
+        # Mnemonics first: "secret" and "token" are BIP-39 words themselves, and redacting a
+        # "secret: word" pair first would split a phrase into runs too short to recognise.
+        text = self._redact_mnemonics(text)
+        return _SECRET_ASSIGNMENT.sub(_redact_assignment, text)
 
     @staticmethod
     def _redact_mnemonics(text: str) -> str:
@@ -85,17 +90,23 @@ class SecretRedactor:
         spans: list[tuple[int, int]] = []
         for match in _WORD.finditer(text):
             gap = text[run[-1].end() : match.start()] if run else " "
-            if match[0] in words and gap.strip(" \t\n,") == "":
+            if match[0].lower() in words and gap.strip(" \t\n,") == "":
                 run.append(match)
                 continue
             if len(run) >= MIN_MNEMONIC_WORDS:
                 spans.append((run[0].start(), run[-1].end()))
-            run = [match] if match[0] in words else []
+            run = [match] if match[0].lower() in words else []
         if len(run) >= MIN_MNEMONIC_WORDS:
             spans.append((run[0].start(), run[-1].end()))
         for start, end in reversed(spans):
             text = text[:start] + REDACTED + text[end:]
         return text
+
+
+def _redact_assignment(match: re.Match[str]) -> str:
+    name = match[1] or match[3]
+    separator = match[2] or match[4]
+    return f"{name}{separator}{match[5]}{REDACTED}"
 
 
 class RedactingFormatter(logging.Formatter):
@@ -117,9 +128,18 @@ def configure_logging(
     with ``console``, to stderr. Safe to call again: earlier handlers are replaced.
 
     Returns:
-        The redactor every handler uses; register secrets with it.
+        The redactor every handler uses; register secrets with it. A second call keeps the
+        first call's redactor, so secrets registered earlier stay scrubbed.
     """
-    redactor = SecretRedactor()
+    root = logging.getLogger()
+    earlier = [h for h in root.handlers if getattr(h, "_fizz_handler", False)]
+    redactor = (
+        next(
+            (h.formatter.redactor for h in earlier if isinstance(h.formatter, RedactingFormatter)),
+            None,
+        )
+        or SecretRedactor()
+    )
     formatter = RedactingFormatter(redactor)
     log_dir.mkdir(parents=True, exist_ok=True)
     file_handler = logging.handlers.RotatingFileHandler(
@@ -131,8 +151,7 @@ def configure_logging(
         stream = logging.StreamHandler(sys.stderr)
         stream.setFormatter(formatter)
         handlers.append(stream)
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_fizz_handler", False)]:
+    for old in earlier:
         root.removeHandler(old)
         old.close()
     for handler in handlers:

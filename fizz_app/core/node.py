@@ -132,7 +132,7 @@ class Node:
                 profile.name,
                 "meets the minimums" if verdict.meets_minimum else "below the minimums",
             )
-            self._set_status(NodeStatus.OFFLINE, _offline_reason(verdict, profile.title))
+            self._set_status(NodeStatus.OFFLINE, f"{verdict.headline()}.")
             return verdict
 
     async def update_settings(self, **changes: Any) -> Settings:
@@ -163,10 +163,3 @@ class Node:
             return
         self._snapshot = self._snapshot.evolve(status=status, status_reason=reason)
         self._bus.publish(StatusChanged(status=status, reason=reason))
-
-
-def _offline_reason(verdict: Verdict, title: str) -> str:
-    if verdict.meets_minimum:
-        return f"This machine meets the {title} minimums."
-    names = ", ".join(check.name.replace("_", " ") for check in verdict.failed)
-    return f"This machine does not meet the {title} minimums ({names})."

@@ -8,6 +8,7 @@ pure function from (report part, profile) to a :class:`~fizz_app.core.checks.Che
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -143,6 +144,7 @@ def evaluate(report: HardwareReport, profile: Profile) -> Verdict:
     """Judge ``report`` against ``profile``: one check per requirement, in display order."""
     return Verdict(
         profile=profile.name,
+        profile_title=profile.title,
         checks=(
             check_cpu(report.cpu, profile),
             check_memory(report.memory, profile),
@@ -220,7 +222,7 @@ def check_storage(storage: StorageInfo, profile: Profile) -> CheckResult:
     free_gb = storage.free_bytes / GB
     found = f"{_num(free_gb)} GB free on {storage.mountpoint} (data folder {storage.path})"
     if free_gb < rule.min_free_gb:
-        missing = max(1, int(rule.min_free_gb - free_gb + 0.999))
+        missing = max(1, math.ceil(rule.min_free_gb - free_gb))
         return CheckResult(
             "storage",
             CheckStatus.FAIL,
@@ -371,7 +373,11 @@ def check_container_engine(engine: ContainerEngineInfo, os_info: OsInfo) -> Chec
 
 def check_bandwidth(bandwidth: BandwidthInfo, profile: Profile) -> CheckResult:
     rule = profile.bandwidth
-    if not bandwidth.measured or bandwidth.download_mbps is None:
+    if (
+        not bandwidth.measured
+        or bandwidth.download_mbps is None
+        or not math.isfinite(bandwidth.download_mbps)
+    ):
         return CheckResult(
             "bandwidth",
             CheckStatus.WARN,
@@ -379,7 +385,11 @@ def check_bandwidth(bandwidth: BandwidthInfo, profile: Profile) -> CheckResult:
             "Nothing to do now; the result appears after the first connection.",
         )
     down = bandwidth.download_mbps
-    up = bandwidth.upload_mbps or 0.0
+    up = (
+        bandwidth.upload_mbps
+        if bandwidth.upload_mbps and math.isfinite(bandwidth.upload_mbps)
+        else 0.0
+    )
     found = f"{_num(down)} Mbit/s down, {_num(up)} Mbit/s up ({bandwidth_bucket(down + up)})"
     if down < rule.min_download_mbps:
         return CheckResult(
@@ -410,7 +420,7 @@ def bandwidth_bucket(total_mbps: float | None) -> str:
     The buckets are the real network's (fizzup ``check_bandwidth``): below 50 is ``10mbps``,
     below 100 is ``50mbps``, ... and 10,000 or more is ``10gbps``.
     """
-    if total_mbps is None or total_mbps < 0:
+    if total_mbps is None or math.isnan(total_mbps) or total_mbps < 0:
         return "NA"
     for limit, label in _BANDWIDTH_BUCKETS:
         if total_mbps < limit:

@@ -74,8 +74,8 @@ def test_check_table_is_readable(
     assert main(["check", "--profile", "devnet"]) == 0
     out = capsys.readouterr().out
     assert "System check against the Local devnet minimums" in out
-    assert "PASS  cpu" in out
-    assert "This machine meets the minimums." in out
+    assert "PASS  CPU" in out
+    assert "This machine meets the Local devnet minimums." in out
     assert "\033[" not in out  # no colour codes when not a terminal
 
 

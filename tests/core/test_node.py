@@ -57,7 +57,7 @@ async def test_settings_change_rechecks_against_new_profile(fizz_home: Path) -> 
         # This project's machines have 2 CPU threads: below the real network's 8.
         if snapshot.hardware is not None and snapshot.hardware.cpu.threads < 8:
             assert not snapshot.verdict.meets_minimum
-            assert "cpu" in snapshot.status_reason
+            assert "(CPU" in snapshot.status_reason
     saved = json.loads((fizz_home / "settings.json").read_text())
     assert saved["requirements_profile"] == "spheron-fizz"
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import textwrap
 from typing import TextIO
 
 from ..core import paths
@@ -94,12 +96,21 @@ def render_check_table(report: HardwareReport, verdict: Verdict, out: TextIO) ->
         out.write(f"  {label:<11} {value}\n")
     out.write("\n")
     width = max(len(check_label(check.name)) for check in verdict.checks) + 2
+    indent = " " * (2 + 4 + 2 + width)
+    # Wrap to the terminal (100 columns when not a terminal), never narrower than 40 for text.
+    text_width = max(40, shutil.get_terminal_size((100, 24)).columns - len(indent) - 1)
     for check in verdict.checks:
         tag = paint(f"{check.status.value.upper():<4}", _STATUS_COLOURS[check.status])
         name = check_label(check.name)
-        out.write(f"  {tag}  {name:<{width}}{check.detail}\n")
+        detail = textwrap.wrap(check.detail, text_width) or [""]
+        out.write(f"  {tag}  {name:<{width}}{detail[0]}\n")
+        for line in detail[1:]:
+            out.write(f"{indent}{line}\n")
         if check.remedy:
-            out.write(f"  {'':<4}  {'':<{width}}-> {check.remedy}\n")
+            remedy = textwrap.wrap(check.remedy, text_width - 3)
+            out.write(f"{indent}-> {remedy[0]}\n")
+            for line in remedy[1:]:
+                out.write(f"{indent}   {line}\n")
     out.write("\n")
     headline_colour = "1;32" if verdict.meets_minimum else "1;31"
     out.write(paint(f"{verdict.headline()}.", headline_colour) + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import shutil
 import stat
 import subprocess
 import sys
@@ -317,9 +318,13 @@ def _is_socket(path: Path) -> bool:
 def probe_container_engine() -> ContainerEngineInfo:
     """Find a Docker Engine API (Docker, Docker Desktop or Podman) and check that it answers."""
     endpoints = container_engine_endpoints()
+    installed = tuple(name for name in ("docker", "podman") if shutil.which(name))
     if not endpoints:
         return ContainerEngineInfo(
-            status="not_found", endpoint=None, detail="No Docker or Podman API socket found"
+            status="not_found",
+            endpoint=None,
+            detail="No Docker or Podman API socket found",
+            installed=installed,
         )
     # Imported here: the SDK pulls in requests, which costs start-up time when there is no engine.
     import docker
@@ -351,7 +356,8 @@ def probe_container_engine() -> ContainerEngineInfo:
             name=str(components[0].get("Name") or "Docker Engine"),
             version=str(version.get("Version") or "") or None,
             detail=f"answers at {endpoint}",
+            installed=installed,
         )
     return ContainerEngineInfo(
-        status="not_answering", endpoint=endpoints[0], detail=problems[0][:240]
+        status="not_answering", endpoint=endpoints[0], detail=problems[0][:240], installed=installed
     )

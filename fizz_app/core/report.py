@@ -107,6 +107,9 @@ class ContainerEngineInfo:
     """``Docker Engine``, ``Podman Engine``... as the engine reports it."""
     version: str | None = None
     detail: str = ""
+    installed: tuple[str, ...] = ()
+    """Engine commands found on PATH (``docker``, ``podman``): tells "not installed" from
+    "installed but not running"."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class HardwareReport:
     def from_dict(cls, data: dict[str, Any]) -> HardwareReport:
         """Rebuild a report from :meth:`to_dict` output (snapshots, saved reports)."""
         driver = dict(data["gpu_driver"])
+        engine_installed = data["container_engine"].get("installed", ())
         gpus = tuple(
             GpuInfo(**{k: v for k, v in g.items() if k != "vram_free_percent"})
             for g in data["gpus"]
@@ -153,7 +157,9 @@ class HardwareReport:
             storage=StorageInfo(**data["storage"]),
             gpu=GpuProbe(**driver, gpus=gpus),
             os=OsInfo(**data["os"]),
-            container_engine=ContainerEngineInfo(**data["container_engine"]),
+            container_engine=ContainerEngineInfo(
+                **{**data["container_engine"], "installed": tuple(engine_installed)}
+            ),
             bandwidth=BandwidthInfo(**data["bandwidth"]),
             probe_seconds=float(data.get("probe_seconds", 0.0)),
         )

@@ -363,6 +363,27 @@ def check_container_engine(engine: ContainerEngineInfo, os_info: OsInfo) -> Chec
             f"{engine.detail}; only WebAssembly jobs can run.",
             "Start Docker Desktop or the Docker/Podman service, then check again.",
         )
+    desktop_os = os_info.system in ("Darwin", "Windows") or os_info.wsl
+    if "podman" in engine.installed:
+        return CheckResult(
+            "container_engine",
+            CheckStatus.WARN,
+            "Podman is installed but its API service is not running; "
+            "only WebAssembly jobs can run.",
+            "Start it with: podman machine start, then check again."
+            if desktop_os
+            else "Start it with: systemctl --user enable --now podman.socket "
+            "(as root: systemctl enable --now podman.socket), then check again.",
+        )
+    if "docker" in engine.installed:
+        return CheckResult(
+            "container_engine",
+            CheckStatus.WARN,
+            "Docker is installed but not running; only WebAssembly jobs can run.",
+            "Start Docker Desktop, then check again."
+            if desktop_os
+            else "Start it with: sudo systemctl start docker, then check again.",
+        )
     return CheckResult(
         "container_engine",
         CheckStatus.WARN,

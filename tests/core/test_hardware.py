@@ -462,6 +462,26 @@ def test_probe_engine_not_found_without_sockets(
 
 
 @needs_unix
+@pytest.mark.usefixtures("no_docker_host")
+def test_probe_engine_lists_engine_commands_on_path(
+    monkeypatch: pytest.MonkeyPatch, sock_dir: Path, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    podman = bin_dir / "podman"
+    podman.write_text("#!/bin/sh\nexit 0\n")
+    podman.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("HOME", str(sock_dir))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(sock_dir))
+    if container_engine_endpoints():
+        pytest.skip("this machine has a system-wide Docker or Podman socket")
+    assert probe_container_engine().installed == ("podman",)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert probe_container_engine().installed == ()
+
+
+@needs_unix
 @pytest.mark.parametrize("listen", [False, True], ids=["bound-not-listening", "listening-silent"])
 def test_probe_engine_silent_socket_is_not_answering(
     monkeypatch: pytest.MonkeyPatch, sock_dir: Path, listen: bool

@@ -488,6 +488,31 @@ def test_engine_not_found_warns_with_per_os_remedy(
     assert result.remedy.endswith(", then check again.")
 
 
+@pytest.mark.parametrize(
+    ("installed", "os_info", "detail", "remedy"),
+    [
+        (("podman",), make_os("Linux"), "Podman is installed but", "systemctl --user enable"),
+        (("podman",), make_os("Darwin"), "Podman is installed but", "podman machine start"),
+        (("docker",), make_os("Linux"), "Docker is installed but", "sudo systemctl start docker"),
+        (("docker",), make_os("Windows"), "Docker is installed but", "Start Docker Desktop"),
+        (("docker", "podman"), make_os("Linux"), "Podman is installed but", "podman.socket"),
+    ],
+    ids=["podman-linux", "podman-macos", "docker-linux", "docker-windows", "both-linux"],
+)
+def test_installed_but_stopped_engine_says_how_to_start_it(
+    installed: tuple[str, ...], os_info: OsInfo, detail: str, remedy: str
+) -> None:
+    engine = ContainerEngineInfo(
+        status="not_found", endpoint=None, detail="No socket found", installed=installed
+    )
+    result = check_container_engine(engine, os_info)
+    assert_check(result, "container_engine", WARN)
+    assert result.detail.startswith(detail)
+    assert "only WebAssembly jobs can run" in result.detail
+    assert remedy in result.remedy
+    assert result.remedy.endswith("then check again.")
+
+
 # ---- Bandwidth ----------------------------------------------------------------------------------
 
 

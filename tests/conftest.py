@@ -58,3 +58,152 @@ def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+# ---- Secret Service (wallet and keyring tests) --------------------------------------------------
+
+import contextlib  # noqa: E402 - appended with the fixtures below
+
+from keyring.backend import KeyringBackend  # noqa: E402
+
+# A bus of our own with no service directories: nothing is D-Bus-activated on it, so a client
+# that calls before our daemon is up cannot start a second, locked keyring daemon.
+_PRIVATE_BUS_CONFIG = """<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def _secret_service_binaries() -> tuple[str, str]:
+    dbus_daemon = shutil.which("dbus-daemon")
+    keyring_daemon = shutil.which("gnome-keyring-daemon")
+    if dbus_daemon is None or keyring_daemon is None:
+        missing = [
+            name
+            for name, found in (
+                ("dbus-daemon", dbus_daemon),
+                ("gnome-keyring-daemon", keyring_daemon),
+            )
+            if found is None
+        ]
+        pytest.skip(
+            f"{' and '.join(missing)} not installed, so no Secret Service can run "
+            "(Debian: apt-get install dbus dbus-x11 gnome-keyring)"
+        )
+    return dbus_daemon, keyring_daemon
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes):  # the keyring daemon first, then its bus
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextlib.contextmanager
+def _running_secret_service(folder: Path) -> Iterator[KeyringBackend]:
+    """Start a private bus and an unlocked gnome-keyring-daemon in ``folder``; yield a
+    SecretService keyring backend bound to them, with DBUS_SESSION_BUS_ADDRESS set meanwhile."""
+    dbus_daemon, keyring_daemon = _secret_service_binaries()
+    from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+
+    home, runtime = folder / "home", folder / "runtime"
+    home.mkdir()
+    runtime.mkdir(mode=0o700)
+    # The daemon keeps its keyring files under this temporary HOME, never the user's.
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_RUNTIME_DIR": str(runtime),
+    }
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    config = folder / "session.conf"
+    config.write_text(_PRIVATE_BUS_CONFIG.format(socket=folder / "bus"))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        with open(folder / "dbus-daemon.log", "wb") as bus_log:
+            bus = subprocess.Popen(
+                [dbus_daemon, f"--config-file={config}", "--nofork", "--print-address=1"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=bus_log,
+                start_new_session=True,
+            )
+        processes.append(bus)
+        assert bus.stdout is not None
+        address = bus.stdout.readline().decode().strip()  # printed once the bus listens
+        bus.stdout.close()
+        if not address:
+            log = (folder / "dbus-daemon.log").read_text(errors="replace")
+            pytest.fail(f"dbus-daemon did not start: {log[-500:]}")
+        env["DBUS_SESSION_BUS_ADDRESS"] = address
+        # --unlock reads the login keyring's password from stdin and creates that keyring, with
+        # the "default" alias, unlocked: no prompt ever appears. --foreground keeps the daemon
+        # our child, so it is ours to stop.
+        with open(folder / "gnome-keyring.log", "wb") as keyring_log:
+            daemon = subprocess.Popen(
+                [keyring_daemon, "--foreground", "--unlock", "--components=secrets"],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=keyring_log,
+                stderr=keyring_log,
+                start_new_session=True,
+            )
+        processes.append(daemon)
+        assert daemon.stdin is not None
+        daemon.stdin.write(b"fizz-test-keyring")
+        daemon.stdin.close()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+            backend = SecretServiceKeyring()
+            deadline = time.monotonic() + 20
+            while True:  # the daemon claims its bus name a moment after it starts
+                try:
+                    backend.set_password("fizz-fixture", "probe", "ready")
+                    if backend.get_password("fizz-fixture", "probe") == "ready":
+                        backend.delete_password("fizz-fixture", "probe")
+                        break
+                except Exception:  # noqa: BLE001 - any failure here means "not up yet"
+                    pass
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    log = (folder / "gnome-keyring.log").read_text(errors="replace")
+                    pytest.fail(f"gnome-keyring-daemon did not start: {log[-500:]}")
+                time.sleep(0.05)
+            yield backend
+    finally:
+        _stop(processes)
+
+
+@pytest.fixture(scope="session")
+def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyringBackend]:
+    """A real Secret Service (gnome-keyring-daemon, unlocked) on a private D-Bus session bus,
+    shared by the session: yields a ``keyring.backends.SecretService.Keyring`` bound to it.
+
+    While it lasts, ``DBUS_SESSION_BUS_ADDRESS`` points at the private bus (restored
+    afterwards); the keyring files live in a temporary HOME, so the user's own keyring is never
+    touched. Use unique entry names; do not lock it (use ``fresh_secret_service`` for that).
+    Skips only where the daemons are not installed (``scripts/bootstrap.sh`` installs them).
+    """
+    with _running_secret_service(tmp_path_factory.mktemp("secret-service")) as backend:
+        yield backend
+
+
+@pytest.fixture
+def fresh_secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyringBackend]:
+    """Like ``secret_service``, but a new daemon for this test alone: lock it, break it."""
+    with _running_secret_service(tmp_path_factory.mktemp("fresh-secret-service")) as backend:
+        yield backend

@@ -20,7 +20,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _copy_tree(dest: Path) -> Path:
-    for package in ("fizz_app", "gateway_client"):
+    for package in ("fizz_app", "gateway_client", "devnet"):
         shutil.copytree(
             ROOT / package, dest / package, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -56,6 +56,8 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
         ("fizz_app/gui/_planted.py", "import keyring", "The GUI goes through the engine"),
         ("gateway_client/_planted.py", "import fizz_app.core", "gateway_client stands alone"),
         ("fizz_app/core/state.py", "import pydantic", "Leaf modules of the core"),
+        ("fizz_app/cli/_planted.py", "import devnet.cli", "The product never imports the devnet"),
+        ("fizz_app/core/chain.py", "import fizz_app.core.wallet", "Core siblings"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

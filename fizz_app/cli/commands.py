@@ -14,7 +14,6 @@ from ..core import paths
 from ..core.checks import CheckStatus, Verdict, check_label
 from ..core.config import SettingsStore
 from ..core.hardware import probe_hardware
-from ..core.logs import configure_logging
 from ..core.report import HardwareReport
 from ..core.requirements import evaluate, load_profile
 
@@ -27,7 +26,6 @@ GB = 1000**3
 def check(args: argparse.Namespace) -> int:
     """``fizz-node check``: exit 0 when the profile's minimums are met, 1 when not."""
     settings = SettingsStore(paths.settings_path()).load()
-    configure_logging(paths.log_dir(), settings.log_level, console=args.verbose)
     profile = load_profile(args.profile or settings.effective_profile())
     report = probe_hardware(settings.effective_storage_dir(paths.data_dir()))
     verdict = evaluate(report, profile)

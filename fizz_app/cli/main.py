@@ -8,13 +8,18 @@ bad settings file), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..core.errors import UserFacingError
-from . import commands
+from ..core import paths
+from ..core.config import SettingsStore
+from ..core.errors import SettingsError, UserFacingError
+from ..core.logs import LOG_FILE_NAME, configure_logging
+from . import chain_commands, commands, wallet_commands
 
 __all__ = ["main", "build_parser"]
 
@@ -46,7 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.set_defaults(handler=commands.check)
+    wallet_commands.add_parsers(sub)
+    chain_commands.add_parsers(sub)
+    _add_plugins(sub)
     return parser
+
+
+PLUGIN_GROUP = "fizz_node.plugins"
+"""Entry-point group of optional command groups. The developer tools (``fizz-node devnet``)
+plug in here, so the product never imports them and a bundle without them simply lacks the
+command."""
+
+
+def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            add_parsers = entry.load()
+        except ImportError as error:  # a plugin whose dependencies are missing: skip it
+            print(f"fizz-node: the {entry.name} commands are unavailable: {error}", file=sys.stderr)
+            continue
+        add_parsers(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        args.redactor = _configure_logging(args.verbose)
         return int(handler(args))
     except UserFacingError as error:
         print(f"fizz-node: {error.message}", file=sys.stderr)
@@ -72,6 +97,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except Exception as error:  # a bug: say so briefly, keep the traceback in the log
+        logging.getLogger("fizz_app.cli").exception("command failed unexpectedly")
+        print(
+            f"fizz-node: unexpected error ({type(error).__name__}). Details are in "
+            f"{paths.log_dir() / LOG_FILE_NAME}; please include that file in a bug report.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _configure_logging(verbose: bool) -> object:
+    # The log level comes from the settings; a bad settings file still gets logging (at INFO)
+    # so that the command can report the problem itself.
+    try:
+        level = SettingsStore(paths.settings_path()).load().log_level
+    except SettingsError:
+        level = "INFO"
+    return configure_logging(paths.log_dir(), level, console=verbose)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,584 @@
+"""The chain client: read a node's registration, rewards and earnings; register and manage it.
+
+It speaks the real network's contract interface (FizzRegistry, FizzAttributeRegistry,
+ResourceRegistry, FizzRewardsManager, EscrowProtocol), so the same code works against the
+local devnet and the published Base deployments. Blocking: the engine calls it through
+``asyncio.to_thread``; the CLI calls it directly.
+
+Every failure is raised as a :class:`~fizz_app.core.chain_errors.ChainError` with a plain
+message. Reads are retried with backoff when the RPC endpoint does not answer; transactions are
+sent once (see :mod:`fizz_app.core.transactions`) after checking the chain id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from web3 import Web3
+from web3.exceptions import TimeExhausted
+from web3.logs import DISCARD
+
+from .chain_errors import (
+    ChainError,
+    ContractRevertError,
+    RpcUnreachableError,
+    TransactionTimeoutError,
+    WrongChainError,
+    classify,
+)
+from .contracts import DecodedRevert, ErrorDecoder, load_abi
+from .networks import NetworkProfile
+from .transactions import PendingTxStore, SentTx, Signer, TxSender
+
+__all__ = [
+    "FIZZ_STATUS_NAMES",
+    "TokenAmount",
+    "FizzRegistration",
+    "RewardsStatus",
+    "TokenEarnings",
+    "Balances",
+    "ChainStatus",
+    "ChainClient",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FIZZ_STATUS_NAMES = (
+    "unregistered",
+    "registered",
+    "active",
+    "maintenance",
+    "suspended",
+    "deactivated",
+)
+"""The network's node status enum, by value (spheron-network.md 3.5)."""
+
+READ_RETRY_DELAYS = (0.5, 1.0, 2.0)
+"""Seconds to wait before each retry of a read whose RPC endpoint did not answer."""
+
+ERC20_ABI: tuple[dict[str, Any], ...] = (
+    {
+        "type": "function",
+        "name": "balanceOf",
+        "stateMutability": "view",
+        "inputs": [{"name": "account", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "decimals",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "uint8"}],
+    },
+    {
+        "type": "function",
+        "name": "symbol",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [{"name": "", "type": "string"}],
+    },
+)
+"""The standard ERC-20 views this client reads; any token implements them."""
+
+_CONTRACT_ABIS = {
+    "FizzRegistry": "FizzRegistry",
+    "FizzAttributeRegistry": "FizzAttributeRegistry",
+    "FizzRewardsManager": "FizzRewardsManager",
+    "ResourceRegistryCPU": "ResourceRegistry",
+    "ResourceRegistryGPU": "ResourceRegistry",
+    "EscrowProtocol": "EscrowProtocol",
+    "ProviderRegistry": "ProviderRegistry",
+}
+"""Network contract key -> ABI artifact name."""
+
+
+# ---- Data -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenAmount:
+    raw: int
+    decimals: int
+    symbol: str
+
+    @property
+    def value(self) -> Decimal:
+        """The amount in whole tokens."""
+        return Decimal(self.raw).scaleb(-self.decimals)
+
+    def __str__(self) -> str:
+        return f"{self.value.normalize():f} {self.symbol}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"raw": str(self.raw), "value": f"{self.value:f}", "symbol": self.symbol}
+
+
+@dataclass(frozen=True)
+class FizzRegistration:
+    fizz_id: int
+    provider_id: int
+    spec: str
+    payments_accepted: tuple[str, ...]
+    status: int
+    join_timestamp: int
+    wallet_address: str
+    reward_wallet: str
+
+    @property
+    def status_name(self) -> str:
+        if 0 <= self.status < len(FIZZ_STATUS_NAMES):
+            return FIZZ_STATUS_NAMES[self.status]
+        return f"status {self.status}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fizz_id": self.fizz_id,
+            "provider_id": self.provider_id,
+            "spec": self.spec,
+            "payments_accepted": list(self.payments_accepted),
+            "status": self.status,
+            "status_name": self.status_name,
+            "join_timestamp": self.join_timestamp,
+            "wallet_address": self.wallet_address,
+            "reward_wallet": self.reward_wallet,
+        }
+
+
+@dataclass(frozen=True)
+class RewardsStatus:
+    current_era: int
+    pending: TokenAmount
+    accumulated: TokenAmount
+    per_era: TokenAmount
+    last_claimed_era: int
+    denied: bool
+    paused: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "current_era": self.current_era,
+            "pending": self.pending.to_dict(),
+            "accumulated": self.accumulated.to_dict(),
+            "per_era": self.per_era.to_dict(),
+            "last_claimed_era": self.last_claimed_era,
+            "denied": self.denied,
+            "paused": self.paused,
+        }
+
+
+@dataclass(frozen=True)
+class TokenEarnings:
+    token: str
+    earned: TokenAmount
+    withdrawn: TokenAmount
+    balance: TokenAmount
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "earned": self.earned.to_dict(),
+            "withdrawn": self.withdrawn.to_dict(),
+            "balance": self.balance.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Balances:
+    gas: TokenAmount
+    tokens: tuple[TokenAmount, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gas": self.gas.to_dict(), "tokens": [t.to_dict() for t in self.tokens]}
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """Everything ``fizz-node status`` shows about a wallet on one network."""
+
+    network: str
+    chain_id: int
+    address: str
+    registration: FizzRegistration | None
+    rewards: RewardsStatus | None
+    earnings: tuple[TokenEarnings, ...]
+    balances: Balances
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "network": self.network,
+            "chain_id": self.chain_id,
+            "address": self.address,
+            "registered": self.registration is not None,
+            "registration": None if self.registration is None else self.registration.to_dict(),
+            "rewards": None if self.rewards is None else self.rewards.to_dict(),
+            "earnings": [e.to_dict() for e in self.earnings],
+            "balances": self.balances.to_dict(),
+        }
+
+
+# ---- Client -----------------------------------------------------------------------------------
+
+
+class ChainClient:
+    """Talks to one network's contracts.
+
+    Args:
+        network: the network profile (chain id, RPC, addresses).
+        data_dir: the app's data folder (pending transactions are remembered there).
+        w3: a Web3 to use instead of an HTTP connection to ``network.rpc_url`` (tests use the
+            in-process chain).
+        receipt_timeout: seconds to wait for a transaction to be mined.
+        sleep: the retry pause; injected for tests.
+    """
+
+    def __init__(
+        self,
+        network: NetworkProfile,
+        data_dir: Path,
+        *,
+        w3: Web3 | None = None,
+        receipt_timeout: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.network = network
+        self._w3 = w3 or Web3(Web3.HTTPProvider(network.rpc_url, request_kwargs={"timeout": 15}))
+        self._sleep = sleep
+        self._decoder = ErrorDecoder.for_contracts(sorted(set(_CONTRACT_ABIS.values())))
+        self._chain_checked = False
+        self._tx = TxSender(
+            self._w3,
+            network.chain_id,
+            PendingTxStore(data_dir / "chain" / f"{network.name}-pending.json"),
+            receipt_timeout=receipt_timeout,
+        )
+
+    @property
+    def w3(self) -> Web3:
+        return self._w3
+
+    # ---- Chain identity
+
+    def verify_chain(self) -> None:
+        """Check that the RPC endpoint serves the profile's chain.
+
+        Raises:
+            WrongChainError: it serves another chain (nothing is sent to it).
+            RpcUnreachableError: it does not answer.
+        """
+        actual = self._read(lambda: int(self._w3.eth.chain_id))
+        if actual != self.network.chain_id:
+            raise WrongChainError(
+                f"The RPC endpoint {self.network.rpc_url} serves chain {actual}, but "
+                f"{self.network.title} is chain {self.network.chain_id}.",
+                "Set the right RPC address for this network in Settings, or choose the "
+                "network that endpoint belongs to.",
+            )
+        self._chain_checked = True
+
+    # ---- Reads
+
+    def registration(self, address: str) -> FizzRegistration | None:
+        """Return the node registration of ``address``, or ``None`` when it has none."""
+        registry = self._contract("FizzRegistry")
+        checksum = Web3.to_checksum_address(address)
+        fizz_id = self._read(lambda: int(registry.functions.addressToFizzId(checksum).call()))
+        if fizz_id == 0:
+            return None
+        row = self._read(lambda: registry.functions.getFizz(fizz_id).call())
+        provider_id, spec, payments, status, joined, wallet, reward_wallet = row
+        return FizzRegistration(
+            fizz_id=fizz_id,
+            provider_id=int(provider_id),
+            spec=str(spec),
+            payments_accepted=tuple(Web3.to_checksum_address(p) for p in payments),
+            status=int(status),
+            join_timestamp=int(joined),
+            wallet_address=Web3.to_checksum_address(wallet),
+            reward_wallet=Web3.to_checksum_address(reward_wallet),
+        )
+
+    def rewards(self, address: str) -> RewardsStatus:
+        """Return the era, pending and accumulated rewards of ``address``."""
+        manager = self._contract("FizzRewardsManager")
+        fn = manager.functions
+        checksum = Web3.to_checksum_address(address)
+        spon = self._token_info("RewardToken")
+        era = self._read(lambda: int(fn.getCurrentEra().call()))
+        pending = self._read(lambda: int(fn.pendingRewards(checksum).call()))
+        accumulated = self._read(lambda: int(fn.getAccRewardsForFizz(checksum).call()))
+        per_era = self._read(lambda: int(fn.getFizzRewardsPerEra(checksum).call()))
+        record = self._read(lambda: fn.getFizz(checksum).call())
+        _fizz, last_claimed, denied, _slashed, paused, _paused_era, _before_pause = record
+        return RewardsStatus(
+            current_era=era,
+            pending=TokenAmount(pending, *spon),
+            accumulated=TokenAmount(accumulated, *spon),
+            per_era=TokenAmount(per_era, *spon),
+            last_claimed_era=int(last_claimed),
+            denied=bool(denied),
+            paused=bool(paused),
+        )
+
+    def earnings(self, fizz_id: int, tokens: Sequence[str]) -> tuple[TokenEarnings, ...]:
+        """Return lease earnings of node ``fizz_id`` in each of ``tokens``."""
+        escrow = self._contract("EscrowProtocol")
+        result = []
+        for token in tokens:
+            checksum = Web3.to_checksum_address(token)
+            decimals, symbol = self._erc20_info(checksum)
+            earned, withdrawn, balance = self._read(
+                escrow.functions.fizzNodeEarnings(fizz_id, checksum).call
+            )
+            result.append(
+                TokenEarnings(
+                    token=checksum,
+                    earned=TokenAmount(int(earned), decimals, symbol),
+                    withdrawn=TokenAmount(int(withdrawn), decimals, symbol),
+                    balance=TokenAmount(int(balance), decimals, symbol),
+                )
+            )
+        return tuple(result)
+
+    def balances(self, address: str) -> Balances:
+        """Return the gas balance and the uSPON and SPON (reward token) balances of ``address``."""
+        checksum = Web3.to_checksum_address(address)
+        wei = self._read(lambda: int(self._w3.eth.get_balance(checksum)))
+        tokens = []
+        for key in ("USPON", "RewardToken"):
+            if key not in self.network.contracts:
+                continue
+            token = self._erc20(self.network.contracts[key])
+            decimals, symbol = self._erc20_info(token.address)
+            raw = int(self._read(token.functions.balanceOf(checksum).call))
+            tokens.append(TokenAmount(raw, decimals, symbol))
+        return Balances(TokenAmount(wei, 18, self.network.native_symbol), tuple(tokens))
+
+    def status(self, address: str) -> ChainStatus:
+        """Return everything known about ``address`` on this network."""
+        self.verify_chain()
+        registration = self.registration(address)
+        rewards = None
+        earnings: tuple[TokenEarnings, ...] = ()
+        if registration is not None:
+            rewards = self.rewards(address)
+            tokens = registration.payments_accepted or tuple(
+                self.network.contracts[k] for k in ("USPON",) if k in self.network.contracts
+            )
+            earnings = self.earnings(registration.fizz_id, tokens)
+        return ChainStatus(
+            network=self.network.name,
+            chain_id=self.network.chain_id,
+            address=Web3.to_checksum_address(address),
+            registration=registration,
+            rewards=rewards,
+            earnings=earnings,
+            balances=self.balances(address),
+        )
+
+    def resource_ids(self, category: str) -> dict[str, int]:
+        """Return the network's resource names and ids for ``category`` (``CPU`` or ``GPU``).
+
+        Ids are probed from 1 upwards until the first missing one, which works on every
+        deployment of ResourceRegistry.
+        """
+        registry = self._contract(f"ResourceRegistry{category.upper()}")
+        found: dict[str, int] = {}
+        for resource_id in range(1, 512):
+            name, _tier, _multiplier, exists = self._read(
+                registry.functions.resources(resource_id).call
+            )
+            if not exists:
+                break
+            found[str(name)] = resource_id
+        return found
+
+    def attributes(self, address: str, category: str) -> list[tuple[int, int]]:
+        """Return the approved ``(resource id, units)`` of ``address`` in ``category``."""
+        registry = self._contract("FizzAttributeRegistry")
+        checksum = Web3.to_checksum_address(address)
+        rows = self._read(lambda: registry.functions.getAttributes(checksum, category).call())
+        return [(int(i), int(u)) for i, u in rows]
+
+    # ---- Transactions
+
+    def register(
+        self,
+        signer: Signer,
+        *,
+        provider_id: int,
+        spec: str,
+        payment_tokens: Sequence[str],
+        reward_wallet: str,
+    ) -> tuple[int, SentTx]:
+        """Register ``signer``'s wallet as a Fizz node linked to gateway ``provider_id``.
+
+        Returns:
+            The new fizz id and the mined transaction.
+
+        Raises:
+            ContractRevertError: ``FizzAlreadyRegistered`` and the like, in plain words.
+        """
+        existing = self.registration(signer.address)
+        if existing is not None:
+            message, remedy = (
+                f"This wallet is already registered as Fizz node {existing.fizz_id}.",
+                "Nothing to do: run 'fizz-node status' to see the registration.",
+            )
+            raise ContractRevertError(message, remedy, DecodedRevert("FizzAlreadyRegistered"))
+        params = (
+            provider_id,
+            spec,
+            Web3.to_checksum_address(signer.address),
+            [Web3.to_checksum_address(t) for t in payment_tokens],
+            Web3.to_checksum_address(reward_wallet),
+        )
+        registry = self._contract("FizzRegistry")
+        sent = self._send(signer, registry.functions.addFizzNode(params), "register")
+        # Other contracts' logs in the receipt are not ours to decode: skip them quietly.
+        events = registry.events.FizzNodeAdded().process_receipt(sent.receipt, errors=DISCARD)
+        fizz_id = int(events[0]["args"]["fizzId"]) if events else 0
+        if not fizz_id:
+            registration = self.registration(signer.address)
+            fizz_id = registration.fizz_id if registration else 0
+        log.info("registered as fizz node %d in transaction %s", fizz_id, sent.hash)
+        return fizz_id, sent
+
+    def update_spec(self, signer: Signer, spec: str) -> SentTx:
+        """Replace the node's registered spec string."""
+        fn = self._contract("FizzRegistry").functions.updateFizzSpec(spec)
+        return self._send(signer, fn, "update spec")
+
+    def change_gateway(self, signer: Signer, provider_id: int) -> SentTx:
+        """Link the node to another gateway (provider id)."""
+        fn = self._contract("FizzRegistry").functions.updateFizzProviderId(provider_id)
+        return self._send(signer, fn, "change gateway")
+
+    def add_payment_token(self, signer: Signer, token: str) -> SentTx:
+        fn = self._contract("FizzRegistry").functions.addAcceptedPayment(
+            Web3.to_checksum_address(token)
+        )
+        return self._send(signer, fn, "add payment token")
+
+    def remove_payment_token(self, signer: Signer, token: str) -> SentTx:
+        fn = self._contract("FizzRegistry").functions.removeAcceptedPayment(
+            Web3.to_checksum_address(token)
+        )
+        return self._send(signer, fn, "remove payment token")
+
+    def submit_attributes(
+        self, signer: Signer, category: str, ids: Sequence[int], units: Sequence[int]
+    ) -> SentTx:
+        """Claim resources: ``units`` of each resource id in ``category`` (``CPU``/``GPU``)."""
+        if len(ids) != len(units) or not ids:
+            raise ValueError("ids and units must be non-empty and of equal length")
+        fn = self._contract("FizzAttributeRegistry").functions.submitAttributes(
+            category, list(ids), list(units)
+        )
+        return self._send(signer, fn, f"submit {category} attributes")
+
+    def claim_rewards(self, signer: Signer) -> SentTx:
+        """Claim the node's pending rewards (paid in SPON to its reward wallet)."""
+        fn = self._contract("FizzRewardsManager").functions.claimRewards(
+            Web3.to_checksum_address(signer.address)
+        )
+        return self._send(signer, fn, "claim rewards")
+
+    def withdraw_earnings(self, signer: Signer, fizz_id: int, token: str, amount: int) -> SentTx:
+        """Withdraw ``amount`` (raw units) of lease earnings in ``token`` to the node wallet."""
+        address = Web3.to_checksum_address(signer.address)
+        fn = self._contract("EscrowProtocol").functions.withdrawEarnings(
+            address, fizz_id, Web3.to_checksum_address(token), amount
+        )
+        return self._send(signer, fn, "withdraw earnings")
+
+    def recheck_pending(self) -> list[str]:
+        """Settle transactions remembered from an earlier run; returns one line per outcome."""
+        lines = []
+        for pending, mined in self._read(self._tx.recheck_pending):
+            if mined is None:
+                lines.append(f"{pending.action}: transaction {pending.hash} was dropped")
+            else:
+                verdict = "succeeded" if mined.status == 1 else "failed"
+                lines.append(f"{pending.action}: transaction {pending.hash} {verdict}")
+        return lines
+
+    # ---- Private API
+
+    def _contract(self, key: str) -> Any:
+        address = self.network.address(key)
+        return self._w3.eth.contract(
+            address=Web3.to_checksum_address(address), abi=load_abi(_CONTRACT_ABIS[key])
+        )
+
+    def _erc20(self, address: str) -> Any:
+        return self._w3.eth.contract(address=Web3.to_checksum_address(address), abi=ERC20_ABI)
+
+    def _erc20_info(self, address: str) -> tuple[int, str]:
+        token = self._erc20(address)
+        decimals = self._read(lambda: int(token.functions.decimals().call()))
+        symbol = self._read(lambda: str(token.functions.symbol().call()))
+        return decimals, symbol
+
+    def _token_info(self, key: str) -> tuple[int, str]:
+        return self._erc20_info(self.network.address(key))
+
+    def _read(self, call: Callable[[], T]) -> T:
+        """Run a read, retrying with backoff while the endpoint does not answer."""
+        delays = list(READ_RETRY_DELAYS)
+        while True:
+            try:
+                return call()
+            except Exception as error:
+                problem = self._classify(error)
+                if isinstance(problem, RpcUnreachableError) and delays:
+                    delay = delays.pop(0)
+                    log.warning("RPC did not answer (%s); retrying in %.1f s", error, delay)
+                    self._sleep(delay)
+                    continue
+                raise problem from None
+
+    def _send(self, signer: Signer, call: Any, action: str) -> SentTx:
+        if not self._chain_checked:
+            self.verify_chain()
+        try:
+            sent = self._tx.send(signer, call, action)
+        except TimeExhausted:
+            raise TransactionTimeoutError(
+                f"The {action} transaction was sent but not confirmed in time.",
+                "It may still go through: check again later with 'fizz-node status'.",
+            ) from None
+        except Exception as error:
+            raise self._classify(error, address=signer.address) from None
+        if sent.status != 1:
+            raise self._explain_failed(signer, call, sent, action)
+        return sent
+
+    def _explain_failed(self, signer: Signer, call: Any, sent: SentTx, action: str) -> ChainError:
+        # Replay the call at the block it failed in to learn the revert reason.
+        try:
+            call.call({"from": signer.address}, block_identifier=sent.block_number)
+        except Exception as error:
+            return self._classify(error, address=signer.address)
+        return ChainError(
+            f"The {action} transaction {sent.hash} failed on chain.",
+            "Try again; if it keeps failing, report it with the log file.",
+        )
+
+    def _classify(self, error: BaseException, *, address: str | None = None) -> ChainError:
+        return classify(
+            error,
+            self._decoder,
+            network_title=self.network.title,
+            rpc_url=self.network.rpc_url,
+            faucet=self.network.faucet if self.network.testnet else None,
+            address=address,
+        )

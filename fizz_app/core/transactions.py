@@ -1,0 +1,255 @@
+"""Sending transactions safely: EIP-1559 fees, gas with a margin, nonces that survive restarts,
+receipts with a timeout, and pending transactions remembered across crashes.
+
+:class:`TxSender` is blocking (web3 is); the engine calls it through ``asyncio.to_thread``.
+Every transaction sent is first written to the :class:`PendingTxStore`, so that after a crash
+or restart :meth:`TxSender.recheck_pending` finds out what became of it instead of sending it
+twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from web3 import Web3
+from web3.exceptions import TimeExhausted, TransactionNotFound
+
+from .atomic import write_atomic
+
+__all__ = ["Signer", "PendingTx", "PendingTxStore", "SentTx", "TxSender", "GAS_MARGIN"]
+
+log = logging.getLogger(__name__)
+
+GAS_MARGIN = 1.25
+"""Gas limit = estimate x this: estimates run against the current state, which can change
+slightly before the transaction is mined."""
+
+DEFAULT_PRIORITY_FEE_WEI = 1_000_000_000
+"""Tip to the block producer when the node cannot suggest one (1 gwei)."""
+
+
+class Signer(Protocol):
+    """Anything that holds a key: the unlocked wallet, or a test account."""
+
+    @property
+    def address(self) -> str: ...
+
+    def sign_transaction(self, transaction: dict[str, Any]) -> bytes:
+        """Return the raw signed transaction."""
+        ...
+
+
+@dataclass(frozen=True)
+class PendingTx:
+    hash: str
+    nonce: int
+    sender: str
+    action: str
+    """What the user asked for, in words: ``register``, ``claim rewards``..."""
+    sent_at: float
+    raw: str = ""
+    """The signed transaction (public once broadcast), so a restart can broadcast it again if
+    the crash came before the node saw it."""
+
+
+@dataclass(frozen=True)
+class SentTx:
+    """A mined transaction."""
+
+    hash: str
+    block_number: int
+    gas_used: int
+    status: int
+    """1 success, 0 reverted."""
+    receipt: Any
+
+
+class PendingTxStore:
+    """Transactions sent but not yet seen mined, in one JSON file per network."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[PendingTx]:
+        """Return the remembered transactions; an unreadable file counts as empty (and is
+        logged), because the chain, not this file, is the truth."""
+        if not self.path.exists():
+            return []
+        try:
+            rows = json.loads(self.path.read_text(encoding="utf-8"))
+            return [PendingTx(**row) for row in rows]
+        except (OSError, ValueError, TypeError) as error:
+            log.warning("ignoring unreadable pending-transaction file %s: %s", self.path, error)
+            return []
+
+    def add(self, tx: PendingTx) -> None:
+        self._save([*[p for p in self.load() if p.hash != tx.hash], tx])
+
+    def remove(self, tx_hash: str) -> None:
+        remaining = [p for p in self.load() if p.hash != tx_hash]
+        if remaining or self.path.exists():
+            self._save(remaining)
+
+    def _save(self, rows: list[PendingTx]) -> None:
+        text = json.dumps([asdict(row) for row in rows], indent=2) + "\n"
+        write_atomic(self.path, text.encode("utf-8"))
+
+
+class TxSender:
+    """Builds, signs, sends and waits for transactions of one chain.
+
+    Args:
+        w3: a connected Web3.
+        chain_id: the chain's id (checked by the caller before sending anything).
+        store: where pending transactions are remembered.
+        receipt_timeout: seconds to wait for a receipt before giving up (the transaction stays
+            remembered and is re-checked later).
+        clock: returns Unix time; injected for tests.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        chain_id: int,
+        store: PendingTxStore,
+        *,
+        receipt_timeout: float = 120.0,
+        poll_interval: float = 0.2,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._w3 = w3
+        self._chain_id = chain_id
+        self._store = store
+        self._receipt_timeout = receipt_timeout
+        self._poll_interval = poll_interval
+        self._clock = clock
+
+    # ---- Public API
+
+    def send(self, signer: Signer, call: Any, action: str, *, value: int = 0) -> SentTx:
+        """Send contract call ``call`` (a web3 ``ContractFunction`` with its arguments) signed by
+        ``signer`` and wait for it to be mined.
+
+        Raises:
+            web3 and eth-tester exceptions for reverts during gas estimation, RPC failures and
+            missing funds: the chain client turns them into :class:`ChainError`.
+            TimeExhausted: not mined within ``receipt_timeout`` (still remembered as pending).
+        """
+        sender = Web3.to_checksum_address(signer.address)
+        base: dict[str, Any] = {"from": sender, "value": value, "chainId": self._chain_id}
+        estimate = call.estimate_gas(base)
+        transaction = call.build_transaction(
+            {
+                **base,
+                **self._fees(),
+                "gas": int(estimate * GAS_MARGIN) + 10_000,
+                "nonce": self.next_nonce(sender),
+            }
+        )
+        raw = signer.sign_transaction(transaction)
+        tx_hash = Web3.keccak(raw).to_0x_hex()
+        # Remember it before it leaves: a crash between send and receipt must not lose it.
+        pending = PendingTx(
+            tx_hash, transaction["nonce"], sender, action, self._clock(), "0x" + raw.hex()
+        )
+        self._store.add(pending)
+        try:
+            self._w3.eth.send_raw_transaction(raw)
+        except Exception:
+            # Refused outright (no funds, bad nonce, endpoint down): it will never be mined,
+            # and remembering it would make later transactions skip its nonce.
+            self._store.remove(tx_hash)
+            raise
+        log.info("sent %s transaction %s (nonce %d)", action, tx_hash, transaction["nonce"])
+        return self.wait(tx_hash)
+
+    def wait(self, tx_hash: str) -> SentTx:
+        """Wait for ``tx_hash`` to be mined; forget it as pending once it is."""
+        receipt = self._w3.eth.wait_for_transaction_receipt(
+            tx_hash,  # type: ignore[arg-type]
+            timeout=self._receipt_timeout,
+            poll_latency=self._poll_interval,
+        )
+        self._store.remove(tx_hash)
+        return SentTx(
+            hash=tx_hash,
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            status=int(receipt["status"]),
+            receipt=receipt,
+        )
+
+    def next_nonce(self, sender: str) -> int:
+        """The next nonce: the chain's pending count, or past our own remembered transactions
+        when the node has not seen them yet (a restart right after sending)."""
+        chain_nonce = int(self._w3.eth.get_transaction_count(sender, "pending"))  # type: ignore[arg-type]
+        ours = [p.nonce + 1 for p in self._store.load() if p.sender.lower() == sender.lower()]
+        return max([chain_nonce, *ours])
+
+    def recheck_pending(self) -> list[tuple[PendingTx, SentTx | None]]:
+        """Look up every remembered transaction once.
+
+        Returns:
+            ``(pending, mined)`` pairs for transactions that are settled: ``mined`` is the
+            outcome, or ``None`` when the transaction was dropped (its nonce was used by
+            another). Transactions still in flight stay remembered and are not returned.
+        """
+        settled: list[tuple[PendingTx, SentTx | None]] = []
+        for pending in self._store.load():
+            try:
+                receipt = self._w3.eth.get_transaction_receipt(pending.hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                receipt = None
+            if receipt is not None:
+                self._store.remove(pending.hash)
+                settled.append(
+                    (
+                        pending,
+                        SentTx(
+                            pending.hash,
+                            int(receipt["blockNumber"]),
+                            int(receipt["gasUsed"]),
+                            int(receipt["status"]),
+                            receipt,
+                        ),
+                    )
+                )
+                continue
+            mined_nonce = int(self._w3.eth.get_transaction_count(pending.sender, "latest"))  # type: ignore[arg-type]
+            if mined_nonce > pending.nonce:
+                log.warning("transaction %s (%s) was dropped", pending.hash, pending.action)
+                self._store.remove(pending.hash)
+                settled.append((pending, None))
+            elif pending.raw:
+                self._rebroadcast(pending)
+        return settled
+
+    def _rebroadcast(self, pending: PendingTx) -> None:
+        # The node may never have received it (a crash right after we remembered it); sending
+        # the same signed bytes again is harmless: it has the same hash and nonce.
+        try:
+            self._w3.eth.send_raw_transaction(bytes.fromhex(pending.raw.removeprefix("0x")))
+            log.info("broadcast %s transaction %s again", pending.action, pending.hash)
+        except Exception as error:  # "already known" and the like: it is in the node's pool
+            log.debug("re-broadcast of %s not needed: %s", pending.hash, error)
+
+    # ---- Private API
+
+    def _fees(self) -> dict[str, int]:
+        latest = self._w3.eth.get_block("latest")
+        base_fee = int(latest.get("baseFeePerGas") or 0)
+        try:
+            priority = int(self._w3.eth.max_priority_fee)
+        except Exception:  # not every node implements eth_maxPriorityFeePerGas
+            priority = DEFAULT_PRIORITY_FEE_WEI
+        # Room for the base fee to double before the transaction is mined (EIP-1559 practice).
+        return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority}
+
+
+__all__ += ["TimeExhausted"]

@@ -22,7 +22,14 @@ from eth_utils.crypto import keccak
 
 from .paths import resources_dir
 
-__all__ = ["load_abi", "DecodedRevert", "ErrorDecoder", "revert_data"]
+__all__ = [
+    "load_abi",
+    "canonical_type",
+    "abi_signature",
+    "DecodedRevert",
+    "ErrorDecoder",
+    "revert_data",
+]
 
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 """``Error(string)``: a plain ``require`` message."""
@@ -44,16 +51,18 @@ def load_abi(contract: str) -> tuple[dict[str, Any], ...]:
     return tuple(data["abi"])
 
 
-def _canonical_type(item: dict[str, Any]) -> str:
+def canonical_type(item: dict[str, Any]) -> str:
+    """The canonical ABI type of one parameter: tuples spelled out, array suffixes kept."""
     kind = str(item["type"])
     if kind.startswith("tuple"):
-        inner = ",".join(_canonical_type(c) for c in item.get("components", []))
+        inner = ",".join(canonical_type(c) for c in item.get("components", []))
         return f"({inner}){kind[len('tuple') :]}"
     return kind
 
 
-def _signature(item: dict[str, Any]) -> str:
-    types = ",".join(_canonical_type(i) for i in item.get("inputs", []))
+def abi_signature(item: dict[str, Any]) -> str:
+    """``name(type,...)`` of an ABI function, event or error: what selectors hash."""
+    types = ",".join(canonical_type(i) for i in item.get("inputs", []))
     return f"{item['name']}({types})"
 
 
@@ -77,9 +86,9 @@ class ErrorDecoder:
             for item in abi:
                 if item.get("type") != "error":
                     continue
-                signature = _signature(item)
+                signature = abi_signature(item)
                 selector = keccak(text=signature)[:4]
-                types = [_canonical_type(i) for i in item.get("inputs", [])]
+                types = [canonical_type(i) for i in item.get("inputs", [])]
                 self._errors[selector] = (str(item["name"]), types)
 
     @classmethod

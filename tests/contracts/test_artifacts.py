@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import canonical_type, signature_of
 from eth_utils import keccak
 
 from devnet.chain.artifacts import SEED_FILE, artifacts_dir, load_artifact
+from fizz_app.core.contracts import abi_signature as signature_of
+from fizz_app.core.contracts import canonical_type
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURES = ROOT / "contracts" / "real-signatures.json"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import Chain, reverts
-
 from devnet.chain.artifacts import load_resource_seed
+from tests.contracts.helpers import Chain, reverts
 
 
 def _names(chain: Chain, receipt: object) -> list[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from conftest import USPON, Chain, reverts
 
 from devnet.chain.faucet import fund
+from tests.contracts.helpers import USPON, Chain, reverts
 
 MAX_PRICE = 2 * USPON  # per block
 BLOCKS = 100

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import DEFAULT_SPEC, STATUS, Chain, reverts
 from web3 import Web3
+
+from tests.contracts.helpers import DEFAULT_SPEC, STATUS, Chain, reverts
 
 ZERO = "0x0000000000000000000000000000000000000000"
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SPON, Chain, reverts
 
 from devnet.chain.artifacts import load_resource_seed
+from tests.contracts.helpers import SPON, Chain, reverts
 
 
 @pytest.fixture

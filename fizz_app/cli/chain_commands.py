@@ -82,7 +82,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _client(args: argparse.Namespace) -> ChainClient:
     settings = SettingsStore(paths.settings_path()).load()
-    network = load_network(args.network or settings.network, paths.data_dir(), rpc_url=args.rpc_url)
+    name = args.network or settings.network
+    # The saved custom endpoint belongs to the saved network only.
+    saved_rpc = settings.rpc_url if name == settings.network else None
+    network = load_network(name, paths.data_dir(), rpc_url=args.rpc_url or saved_rpc)
     return ChainClient(network, paths.data_dir())
 
 

@@ -12,6 +12,8 @@ sent once (see :mod:`fizz_app.core.transactions`) after checking the chain id.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +47,7 @@ __all__ = [
     "Balances",
     "ChainStatus",
     "ChainClient",
+    "AsyncChainClient",
 ]
 
 log = logging.getLogger(__name__)
@@ -582,3 +585,60 @@ class ChainClient:
             faucet=self.network.faucet if self.network.testnet else None,
             address=address,
         )
+
+
+class AsyncChainClient:
+    """:class:`ChainClient` for the engine's event loop: every call runs in a worker thread
+    (web3's HTTP provider blocks), so heartbeats and the GUI never wait on the chain."""
+
+    def __init__(self, client: ChainClient) -> None:
+        self.client = client
+
+    @property
+    def network(self) -> NetworkProfile:
+        return self.client.network
+
+    async def verify_chain(self) -> None:
+        await asyncio.to_thread(self.client.verify_chain)
+
+    async def status(self, address: str) -> ChainStatus:
+        return await asyncio.to_thread(self.client.status, address)
+
+    async def registration(self, address: str) -> FizzRegistration | None:
+        return await asyncio.to_thread(self.client.registration, address)
+
+    async def rewards(self, address: str) -> RewardsStatus:
+        return await asyncio.to_thread(self.client.rewards, address)
+
+    async def register(
+        self,
+        signer: Signer,
+        *,
+        provider_id: int,
+        spec: str,
+        payment_tokens: Sequence[str],
+        reward_wallet: str,
+    ) -> tuple[int, SentTx]:
+        return await asyncio.to_thread(
+            functools.partial(
+                self.client.register,
+                signer,
+                provider_id=provider_id,
+                spec=spec,
+                payment_tokens=payment_tokens,
+                reward_wallet=reward_wallet,
+            )
+        )
+
+    async def claim_rewards(self, signer: Signer) -> SentTx:
+        return await asyncio.to_thread(self.client.claim_rewards, signer)
+
+    async def withdraw_earnings(
+        self, signer: Signer, fizz_id: int, token: str, amount: int
+    ) -> SentTx:
+        return await asyncio.to_thread(
+            self.client.withdraw_earnings, signer, fizz_id, token, amount
+        )
+
+    async def recheck_pending(self) -> list[str]:
+        return await asyncio.to_thread(self.client.recheck_pending)

@@ -50,6 +50,8 @@ class Settings(_Model):
     schema_version: Literal[1] = SCHEMA_VERSION
     network: str = Field(default="devnet", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     """Network profile: ``devnet`` (local), ``base-sepolia`` or ``base``."""
+    rpc_url: str | None = Field(default=None, pattern=r"^(https?|wss?)://[^\s]+$")
+    """A custom RPC endpoint for ``network`` instead of the profile's public ones."""
     requirements_profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     """Requirement profile for the system check; ``None`` follows the network."""
     storage_dir: Path | None = None

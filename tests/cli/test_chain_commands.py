@@ -166,3 +166,18 @@ def test_register_needs_a_region(node: Node, tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--region" in result.stderr
+
+
+def test_saved_custom_rpc_is_used_for_the_saved_network(node: Node, tmp_path: Path) -> None:
+    (tmp_path / "settings.json").write_text(
+        json.dumps({"schema_version": 1, "network": "base-sepolia", "rpc_url": node.rpc_url})
+    )
+    env = {**node.env, "FIZZ_HOME": str(tmp_path)}
+    subprocess.run(
+        [str(SCRIPT), "wallet", "create"], capture_output=True, env=env, timeout=60, check=True
+    )
+    result = subprocess.run(
+        [str(SCRIPT), "status"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 2
+    assert f"The RPC endpoint {node.rpc_url} serves chain 31337" in result.stderr

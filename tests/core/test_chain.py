@@ -19,7 +19,7 @@ from devnet.chain.anvil import AnvilProcess
 from devnet.chain.deploy import Deployment, deploy_all
 from devnet.chain.faucet import fund
 from devnet.chain.tx import send, send_signed
-from fizz_app.core.chain import ChainClient
+from fizz_app.core.chain import AsyncChainClient, ChainClient
 from fizz_app.core.chain_errors import (
     ContractRevertError,
     InsufficientFundsError,
@@ -349,3 +349,41 @@ def test_anvil_reverts_decode_the_same(anvil_devnet: Devnet) -> None:
     poor = UnlockedWallet(Account.create())
     with pytest.raises(InsufficientFundsError):
         _register(anvil_devnet, poor, client)
+
+
+# ---- From the event loop ----------------------------------------------------------------------
+
+
+async def test_async_client_keeps_the_event_loop_running(devnet: Devnet, tmp_path: Path) -> None:
+    import asyncio
+    import time
+
+    wallet = devnet.funded_wallet()
+    quick = AsyncChainClient(devnet.client())
+    fizz_id, _sent = await quick.register(
+        wallet,
+        provider_id=devnet.deployment.gateway_provider_id,
+        spec=SPEC,
+        payment_tokens=[],
+        reward_wallet=wallet.address,
+    )
+    status = await quick.status(wallet.address)
+    assert status.registration is not None and status.registration.fizz_id == fizz_id
+
+    # An endpoint that does not answer makes the client retry with pauses: the loop must keep
+    # turning meanwhile.
+    network = load_network("base-sepolia", tmp_path, rpc_url="http://127.0.0.1:9")
+    slow = AsyncChainClient(ChainClient(network, tmp_path, sleep=lambda s: time.sleep(s / 10)))
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    ticker = asyncio.create_task(tick())
+    with pytest.raises(RpcUnreachableError):
+        await slow.verify_chain()
+    ticker.cancel()
+    assert ticks > 10

@@ -57,6 +57,15 @@ def test_effective_profile_follows_network_unless_chosen(tmp_path: Path) -> None
     assert Settings(storage_dir=tmp_path / "x").effective_storage_dir(tmp_path) == tmp_path / "x"
 
 
+def test_custom_rpc_url_is_validated(store: SettingsStore) -> None:
+    assert store.update(rpc_url="https://base.example.org/rpc").rpc_url == (
+        "https://base.example.org/rpc"
+    )
+    with pytest.raises(SettingsError) as caught:
+        store.update(rpc_url="base.example.org")
+    assert caught.value.field == "rpc_url"
+
+
 def test_update_validates_and_saves(store: SettingsStore) -> None:
     updated = store.update(network="base", node={"region": "india", "gateway_id": 3})
     assert updated.network == "base"

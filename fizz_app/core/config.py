@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .atomic import write_atomic
 from .errors import SettingsError
+from .validation import first_problem
 
 __all__ = ["SCHEMA_VERSION", "NodeSettings", "Settings", "SettingsStore"]
 
@@ -204,15 +205,13 @@ class SettingsStore:
         try:
             return Settings.model_validate(raw)
         except ValidationError as error:
-            problem = error.errors()[0]
-            field = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-            if problem["type"] == "extra_forbidden":
+            problem = first_problem(error)
+            field = problem.field
+            if problem.unknown:
                 what = f"has an unknown field {field!r}"
                 hint = "Check its spelling, or remove it."
             else:
-                what = (
-                    f"has a bad value for {field!r}: {problem['msg']} (found {problem['input']!r})"
-                )
+                what = f"has a bad value for {field!r}: {problem.message} (found {problem.value!r})"
                 hint = _FIX_BY_HAND
             where = source or f"Settings file {self.path}"
             untouched = " The file was left untouched." if not source else ""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import UserFacingError
 from .paths import resources_dir
+from .validation import first_problem
 
 __all__ = ["NetworkProfile", "NetworkError", "available_networks", "load_network"]
 
@@ -113,10 +114,9 @@ def load_network(name: str, data_dir: Path, *, rpc_url: str | None = None) -> Ne
     try:
         return NetworkProfile.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
+        problem = first_problem(error)
         raise NetworkError(
-            f"Network profile {name!r} has a bad field {field!r}: {first['msg']}.",
+            f"Network profile {name!r} has a bad field {problem.field!r}: {problem.message}.",
             "Reinstall the app, or restart the devnet to rewrite its deployment file.",
         ) from None
 

@@ -26,6 +26,7 @@ from .report import (
     OsInfo,
     StorageInfo,
 )
+from .validation import first_problem
 
 __all__ = [
     "Profile",
@@ -127,10 +128,9 @@ def load_profile(name: str) -> Profile:
             "Reinstall the app to restore it.",
         ) from None
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
+        problem = first_problem(error)
         raise ProfileError(
-            f"Profile file {path} has a bad field {field!r}: {first['msg']}.",
+            f"Profile file {path} has a bad field {problem.field!r}: {problem.message}.",
             "Reinstall the app to restore it.",
         ) from None
     if profile.name != name:

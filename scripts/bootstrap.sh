@@ -119,7 +119,9 @@ install_npm_tools() {
     exit 1
   fi
   say "Installing npm developer tools (anvil, solc) into tools/npm"
-  npm ci --prefix "$NPM_DIR" --no-audit --no-fund --loglevel=error >/dev/null
+  # --ignore-scripts: anvil's binary comes in its per-platform package; its postinstall script
+  # would only re-fetch it, and npm versions differ on whether they run it at all.
+  npm ci --prefix "$NPM_DIR" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
   mkdir -p "$STAMPS"
   printf '%s\n' "$want" >"$STAMPS/npm"
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from decimal import Decimal, InvalidOperation
@@ -17,15 +16,13 @@ from ..core.config import NodeSettings, SettingsStore
 from ..core.errors import UserFacingError
 from ..core.hardware import probe_hardware
 from ..core.networks import load_network
-from ..core.report import HardwareReport
-from ..core.spec import NodeSpec, build_spec, gpu_short_name
+from ..core.offer import offer_from_report, os_id
+from ..core.spec import NodeSpec, build_spec
 from ..core.transactions import SentTx
 from .wallet_commands import open_wallets, unlock_wallet
 
-__all__ = ["add_parsers", "offer_from_report"]
+__all__ = ["add_parsers"]
 
-GIB = 1024**3
-GB = 1000**3
 REGION_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 
 
@@ -105,32 +102,6 @@ def _tx(sent: SentTx, client: ChainClient) -> dict[str, Any]:
     }
 
 
-def _apple_chip_slug(chip: str) -> str:
-    # "Apple M2 Pro" -> "m2-pro", the network's CPU resource names.
-    return "-".join(chip.lower().removeprefix("apple").split())
-
-
-def offer_from_report(report: HardwareReport) -> dict[str, Any]:
-    """What this machine offers, from its hardware: everything present, within the network's
-    per-node maxima (32 threads, 128 GB RAM, 2000 GB storage, one GPU). Pricing and the owner's
-    limits (a later part of the app) lower these."""
-    gpu = report.gpu.gpus[0] if report.gpu.gpus else None
-    return {
-        "cpu_units": min(report.cpu.threads, 32),
-        "memory_gb": min(math.floor(report.memory.total_bytes / GIB), 128),
-        "storage_gb": min(math.floor(report.storage.free_bytes / GB), 2000),
-        "gpu_model": gpu_short_name(gpu.name) if gpu else "none",
-        "gpu_units": 1 if gpu else 0,
-        "cpu_resource": _apple_chip_slug(report.cpu.apple_chip) if report.cpu.apple_chip else "gp",
-    }
-
-
-def _os_id(report: HardwareReport) -> str:
-    if report.os.wsl:
-        return "wsl"
-    return {"Darwin": "macos", "Windows": "windows"}.get(report.os.system, "linux")
-
-
 # ---- Commands -----------------------------------------------------------------------------------
 
 
@@ -158,13 +129,13 @@ def register_node(args: argparse.Namespace) -> int:
     offer = offer_from_report(report)
     spec = build_spec(
         NodeSpec(
-            os=_os_id(report),
-            node_type="gpu" if offer["gpu_units"] else "cpu",
-            cpu_units=offer["cpu_units"],
-            memory_gb=offer["memory_gb"],
-            storage_gb=offer["storage_gb"],
-            gpu_model=offer["gpu_model"],
-            gpu_units=offer["gpu_units"],
+            os=os_id(report),
+            node_type="gpu" if offer.gpu_units else "cpu",
+            cpu_units=offer.cpu_units,
+            memory_gb=offer.memory_gb,
+            storage_gb=offer.storage_gb,
+            gpu_model=offer.gpu_model,
+            gpu_units=offer.gpu_units,
             region=region,
             bandwidth="NA",
             arch=report.cpu.arch,
@@ -185,15 +156,15 @@ def register_node(args: argparse.Namespace) -> int:
     store.update(node=NodeSettings(region=region, gateway_id=gateway).model_dump())
     transactions = {"register": _tx(sent, client)}
     cpu_ids = client.resource_ids("CPU")
-    if offer["cpu_resource"] in cpu_ids:
+    if offer.cpu_resource in cpu_ids:
         attrs = client.submit_attributes(
-            signer, "CPU", [cpu_ids[offer["cpu_resource"]]], [offer["cpu_units"]]
+            signer, "CPU", [cpu_ids[offer.cpu_resource]], [offer.cpu_units]
         )
         transactions["cpu_attributes"] = _tx(attrs, client)
-    if offer["gpu_units"]:
+    if offer.gpu_units:
         gpu_ids = client.resource_ids("GPU")
-        if offer["gpu_model"] in gpu_ids:
-            attrs = client.submit_attributes(signer, "GPU", [gpu_ids[offer["gpu_model"]]], [1])
+        if offer.gpu_model in gpu_ids:
+            attrs = client.submit_attributes(signer, "GPU", [gpu_ids[offer.gpu_model]], [1])
             transactions["gpu_attributes"] = _tx(attrs, client)
     _print(
         args,

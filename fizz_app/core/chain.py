@@ -309,6 +309,12 @@ class ChainClient:
             reward_wallet=Web3.to_checksum_address(reward_wallet),
         )
 
+    def is_linked(self, fizz_id: int, provider_id: int) -> bool:
+        """True when node ``fizz_id`` is registered and linked to gateway ``provider_id`` (what a
+        gateway checks before it lets a node in)."""
+        registry = self._contract("FizzRegistry")
+        return bool(self._read(registry.functions.isFizzLinked(fizz_id, provider_id).call))
+
     def rewards(self, address: str) -> RewardsStatus:
         """Return the era, pending and accumulated rewards of ``address``."""
         manager = self._contract("FizzRewardsManager")
@@ -606,6 +612,9 @@ class AsyncChainClient:
 
     async def registration(self, address: str) -> FizzRegistration | None:
         return await asyncio.to_thread(self.client.registration, address)
+
+    async def is_linked(self, fizz_id: int, provider_id: int) -> bool:
+        return await asyncio.to_thread(self.client.is_linked, fizz_id, provider_id)
 
     async def rewards(self, address: str) -> RewardsStatus:
         return await asyncio.to_thread(self.client.rewards, address)

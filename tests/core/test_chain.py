@@ -128,6 +128,9 @@ def test_register_then_read_back(devnet: Devnet) -> None:
     assert registration.status_name == "registered"
     assert registration.payments_accepted == (devnet.deployment.address("USPON"),)
     assert registration.wallet_address == wallet.address
+    assert client.is_linked(fizz_id, devnet.deployment.gateway_provider_id)
+    assert not client.is_linked(fizz_id, devnet.deployment.gateway_provider_id + 1)
+    assert not client.is_linked(fizz_id + 1, devnet.deployment.gateway_provider_id)
 
 
 def test_double_registration_is_refused_without_a_transaction(devnet: Devnet) -> None:

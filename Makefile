@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: help bootstrap run test lint typecheck imports pytest format lock clean
+.PHONY: help bootstrap run test lint typecheck imports pytest protocol-coverage format lock clean
 
 help:
 	@echo "make run    run the node on the local network (devnet)"
@@ -22,7 +22,7 @@ run: bootstrap
 	echo "can serve as a node, and what to change when it cannot."; \
 	exit $$status
 
-test: bootstrap lint typecheck imports pytest
+test: bootstrap lint typecheck imports pytest protocol-coverage
 
 lint:
 	$(BIN)/ruff check .
@@ -36,6 +36,13 @@ imports:
 
 pytest:
 	@scripts/run-pytest.sh
+
+# The tunnel's pure protocol modules must be covered completely by their own tests.
+protocol-coverage:
+	@$(BIN)/coverage run --branch --data-file=.coverage.protocol -m pytest -q -p no:cacheprovider \
+		tests/gateway_client --ignore=tests/gateway_client/test_client.py >/dev/null
+	$(BIN)/coverage report --data-file=.coverage.protocol --fail-under=100 -m \
+		--include='gateway_client/frames.py,gateway_client/protocol.py'
 
 format: bootstrap
 	$(BIN)/ruff format .

@@ -23,6 +23,7 @@ say() { printf '[bootstrap] %s\n' "$*"; }
 #   libegl1 ... fonts-dejavu-core: Qt's offscreen platform for the GUI tests (toolchain.md)
 #   xvfb xauth libx11-xcb1 ... libxcb-xkb1: real Qt windows on a virtual screen (make run without a display)
 #   dbus dbus-x11 gnome-keyring: a real Secret Service keyring for the wallet tests
+#   openssh-server openssh-client: the ssh -R reverse tunnel the tunnel benchmark compares against
 #   podman runc busybox-static: a real Docker Engine API (served by Podman; runc because crun
 #     fails on hybrid cgroups here) and a static busybox to build test images without a registry
 SYSTEM_PACKAGES=(
@@ -32,6 +33,7 @@ SYSTEM_PACKAGES=(
   libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
   dbus dbus-x11 gnome-keyring
   podman runc busybox-static
+  openssh-server openssh-client
 )
 
 pick_python() {

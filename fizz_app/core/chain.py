@@ -42,6 +42,7 @@ __all__ = [
     "FIZZ_STATUS_NAMES",
     "TokenAmount",
     "FizzRegistration",
+    "GatewayInfo",
     "RewardsStatus",
     "TokenEarnings",
     "Balances",
@@ -154,6 +155,19 @@ class FizzRegistration:
             "wallet_address": self.wallet_address,
             "reward_wallet": self.reward_wallet,
         }
+
+
+@dataclass(frozen=True)
+class GatewayInfo:
+    """A gateway (provider) as ProviderRegistry publishes it."""
+
+    provider_id: int
+    host_uri: str
+    """Where nodes connect: ``wss://host:port`` (the devnet publishes ``ws://`` without TLS)."""
+    certificate: str
+    """The gateway's TLS certificate (PEM) that nodes pin; empty when none is published."""
+    wallet_address: str
+    status: int
 
 
 @dataclass(frozen=True)
@@ -314,6 +328,23 @@ class ChainClient:
         gateway checks before it lets a node in)."""
         registry = self._contract("FizzRegistry")
         return bool(self._read(registry.functions.isFizzLinked(fizz_id, provider_id).call))
+
+    def gateway(self, provider_id: int) -> GatewayInfo:
+        """Return gateway ``provider_id``'s published address and certificate.
+
+        Raises:
+            ContractRevertError: ``ProviderNotFound`` when there is no such gateway.
+        """
+        registry = self._contract("ProviderRegistry")
+        row = self._read(registry.functions.getProvider(provider_id).call)
+        _spec, host_uri, certificate, wallet, _payments, status, _joined = row
+        return GatewayInfo(
+            provider_id=provider_id,
+            host_uri=str(host_uri),
+            certificate=str(certificate),
+            wallet_address=Web3.to_checksum_address(wallet),
+            status=int(status),
+        )
 
     def rewards(self, address: str) -> RewardsStatus:
         """Return the era, pending and accumulated rewards of ``address``."""
@@ -612,6 +643,9 @@ class AsyncChainClient:
 
     async def registration(self, address: str) -> FizzRegistration | None:
         return await asyncio.to_thread(self.client.registration, address)
+
+    async def gateway(self, provider_id: int) -> GatewayInfo:
+        return await asyncio.to_thread(self.client.gateway, provider_id)
 
     async def is_linked(self, fizz_id: int, provider_id: int) -> bool:
         return await asyncio.to_thread(self.client.is_linked, fizz_id, provider_id)

@@ -190,6 +190,16 @@ def test_custom_error_whose_payload_looks_like_text_keeps_its_name(devnet: Devne
     assert caught.value.revert.args == ("RAM",)
 
 
+def test_gateway_lookup(devnet: Devnet) -> None:
+    client = devnet.client()
+    gateway = client.gateway(devnet.deployment.gateway_provider_id)
+    assert gateway.wallet_address == devnet.deployment.gateway_address
+    assert gateway.host_uri == "127.0.0.1" and gateway.certificate == ""
+    with pytest.raises(ContractRevertError) as caught:
+        client.gateway(999)
+    assert caught.value.error_name == "ProviderNotFound"
+
+
 def test_unregistered_wallet_cannot_update(devnet: Devnet) -> None:
     wallet = devnet.funded_wallet()
     with pytest.raises(ContractRevertError) as caught:

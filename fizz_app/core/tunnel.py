@@ -1,0 +1,276 @@
+"""The node's link to its gateway: the only module of the core that uses ``gateway_client``.
+
+:class:`GatewayLink` finds the gateway's address and certificate on chain (ProviderRegistry),
+pins that certificate, logs in with the node's wallet, reports the node's capacity, keeps the
+session alive and reconnects with backoff. Run it as a task of the engine::
+
+    gateway = chain.gateway(provider_id)   # ProviderRegistry: hostUri and certificate
+    link = GatewayLink(gateway.provider_id, gateway.host_uri, gateway.certificate,
+                       signer=wallet, capacity=lambda: report, leases=lambda: [])
+    task = asyncio.create_task(link.run())   # raises GatewayRefused when refused for good
+    ...
+    link.stop(); await task
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from gateway_client.backoff import ReconnectPolicy
+from gateway_client.client import Connection, FatalSessionError, NodeClient
+from gateway_client.exceptions import close_message
+from gateway_client.messages import (
+    Capacity,
+    ClientInfo,
+    GpuInfo,
+    LeaseAnnouncement,
+    Message,
+    Resources,
+)
+from gateway_client.protocol import (
+    ControlReceived,
+    Event,
+    HeartbeatAcked,
+    SessionClosing,
+    TunnelConfig,
+    Welcomed,
+)
+
+from .. import __version__
+from .errors import UserFacingError
+from .pinning import pinned_client_context
+
+__all__ = [
+    "DEFAULT_GATEWAY_PORT",
+    "GatewayRefused",
+    "GatewayLink",
+    "LinkState",
+    "MessageSigner",
+    "gateway_url",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GATEWAY_PORT = 8544
+"""The real network's gateway WebSocket port (spheron-network.md 5.3)."""
+
+
+class MessageSigner(Protocol):
+    """The unlocked wallet: signs text with EIP-191."""
+
+    @property
+    def address(self) -> str: ...
+
+    def sign_message(self, text: str) -> str: ...
+
+
+class GatewayRefused(UserFacingError):
+    """The gateway refused this node for good (not registered, not linked to it, already
+    running on another device...): reconnecting cannot help until the user acts."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        remedies = {
+            4003: "Register this node first.",
+            4004: "Link the node to this gateway (or pick its own gateway) in Settings.",
+            4006: "Stop Fizz Node on the other device, then start it here again.",
+            4001: "Update Fizz Node to the newest version.",
+            4002: "Re-import the node's wallet; if it keeps happening, report it.",
+        }
+        super().__init__(close_message(code), remedies.get(code, ""))
+        self.code = code
+        self.reason = reason
+
+
+def gateway_url(host_uri: str) -> str:
+    """Turn a published ``hostUri`` into the WebSocket URL to dial.
+
+    ``wss://host:port`` and ``ws://host:port`` are used as they are; a bare host gets
+    ``wss://`` and the real network's port 8544.
+
+    Raises:
+        UserFacingError: an unusable address, or plain ``ws://`` to a host that is not this
+            machine (the login would travel unencrypted).
+    """
+    text = host_uri.strip()
+    if "://" not in text:
+        text = f"wss://{text}:{DEFAULT_GATEWAY_PORT}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UserFacingError(
+            f"The gateway publishes an address this app cannot use ({host_uri!r}).",
+            "Choose another gateway.",
+        )
+    if parts.scheme == "ws" and not _is_loopback(parts.hostname):
+        raise UserFacingError(
+            f"The gateway at {parts.hostname} offers no encryption (ws://).",
+            "Choose another gateway: only a local development gateway may skip TLS.",
+        )
+    return text
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def capacity_message(report: dict[str, Any]) -> Capacity:
+    """Build the ``capacity`` message from :func:`fizz_app.core.offer.capacity_report`."""
+
+    def resources(part: dict[str, Any]) -> Resources:
+        return Resources(
+            cpu=int(part["cpu"]),
+            memory=int(part["memory"]),
+            storage_ephemeral=int(part["storage_ephemeral"]),
+            gpu=int(part["gpu"]),
+            gpu_infos=tuple(GpuInfo(**info) for info in part.get("gpu_infos") or ()),
+        )
+
+    return Capacity(
+        allocatable=resources(report["allocatable"]),
+        available=resources(report["available"]),
+        bandwidth=report["bandwidth"],
+        version=report["version"],
+        os=report["os"],
+        arch=report["arch"],
+        cuda_version=report["cuda_version"],
+        nvidia_driver_version=report["nvidia_driver_version"],
+    )
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What the link is doing, for the snapshot."""
+
+    connected: bool
+    fizz_id: int | None
+    attempts: int
+    last_rtt: float | None
+    last_close: str
+    """The last reason the session ended, in words ("" before any)."""
+
+
+class GatewayLink:
+    """Keeps this node logged in to ``gateway``.
+
+    Args:
+        provider_id: the gateway's on-chain id (for logs).
+        host_uri: where it listens, as ProviderRegistry publishes it (see :func:`gateway_url`).
+        certificate: its published TLS certificate (PEM), pinned; unused for ``ws://``.
+        signer: the node's unlocked wallet.
+        capacity: returns the current status report
+            (:func:`fizz_app.core.offer.capacity_report`), sent after every login.
+        leases: returns the leases running now, announced at every login (resumption).
+        on_message: awaited for each control message from the gateway (lease offers,
+            manifests, earnings notices...).
+        instance_id: this installation's random id, so a reconnect replaces a lingering
+            session instead of being refused as "another device"; a fresh one by default.
+        policy, config: reconnect delays and protocol settings (tests shorten them).
+    """
+
+    def __init__(
+        self,
+        provider_id: int,
+        host_uri: str,
+        certificate: str,
+        *,
+        signer: MessageSigner,
+        capacity: Callable[[], dict[str, Any]],
+        leases: Callable[[], Iterable[LeaseAnnouncement]] = tuple,
+        on_message: Callable[[Message], Awaitable[None]] | None = None,
+        instance_id: str | None = None,
+        policy: ReconnectPolicy | None = None,
+        config: TunnelConfig | None = None,
+    ) -> None:
+        url = gateway_url(host_uri)
+        context = pinned_client_context(certificate) if url.startswith("wss") else None
+        self.provider_id = provider_id
+        self.url = url
+        self._signer = signer
+        self._capacity = capacity
+        self._on_message = on_message
+        self._fizz_id: int | None = None
+        self._rtt: float | None = None
+        self._last_close = ""
+        self._client = NodeClient(
+            url,
+            address=signer.address,
+            sign=self._sign,
+            client=ClientInfo(
+                name="fizz-node-desktop",
+                version=__version__,
+                instance_id=instance_id or secrets.token_hex(16),
+            ),
+            leases=leases,
+            on_event=self._on_event,
+            ssl_context=context,
+            policy=policy,
+            config=config,
+        )
+
+    @property
+    def state(self) -> LinkState:
+        connection = self._client.connection
+        return LinkState(
+            connected=connection is not None,
+            fizz_id=self._fizz_id,
+            attempts=self._client.attempts,
+            last_rtt=self._rtt,
+            last_close=self._last_close,
+        )
+
+    def send(self, message: Message) -> bool:
+        """Send a control message now; False while disconnected (the caller resends its state
+        after the next login)."""
+        return self._client.send_control(message)
+
+    def report_capacity(self) -> bool:
+        """Send the current capacity (after prices, limits or leases changed)."""
+        return self.send(capacity_message(self._capacity()))
+
+    async def run(self) -> None:
+        """Stay connected until :meth:`stop`.
+
+        Raises:
+            GatewayRefused: the gateway refused the node for good.
+        """
+        try:
+            await self._client.run()
+        except FatalSessionError as error:
+            raise GatewayRefused(error.code, error.reason) from None
+
+    def stop(self) -> None:
+        self._client.stop()
+
+    # ---- Private API
+
+    async def _sign(self, text: str) -> str:
+        # Keyring-backed wallets may block (D-Bus): sign off the event loop.
+        return await asyncio.to_thread(self._signer.sign_message, text)
+
+    async def _on_event(self, connection: Connection, event: Event) -> None:
+        if isinstance(event, Welcomed):
+            self._fizz_id = event.welcome.fizz_id
+            log.info(
+                "connected to gateway %d as fizz node %d",
+                self.provider_id,
+                event.welcome.fizz_id,
+            )
+            connection.send_control(capacity_message(self._capacity()))
+        elif isinstance(event, HeartbeatAcked):
+            self._rtt = event.rtt
+        elif isinstance(event, SessionClosing):
+            self._last_close = close_message(event.code)
+            log.info("gateway session ended: %s (%s)", self._last_close, event.reason)
+        elif isinstance(event, ControlReceived) and self._on_message is not None:
+            await self._on_message(event.message)

@@ -6,11 +6,14 @@
   chain's state is gone with it).
 - ``fizz-node devnet faucet [ADDRESS]``: give an address (default: this node's wallet) ETH for
   gas and uSPON.
+- ``fizz-node devnet gateway``: run the reference gateway for the devnet's gateway provider,
+  publish its address and TLS certificate on chain, and serve nodes until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import signal
 import sys
@@ -24,17 +27,32 @@ from web3 import Web3
 from devnet.chain.anvil import AnvilError, AnvilProcess
 from devnet.chain.deploy import Deployment, DeploymentError, deploy_all
 from devnet.chain.faucet import USPON_UNIT, fund
+from devnet.chain.provider import publish_gateway
+from devnet.gateway.ports import DEFAULT_PUBLIC_PORTS
+from devnet.gateway.server import GatewayServer
+from devnet.gateway.tls import self_signed_certificate
 from fizz_app.core import paths
+from fizz_app.core.chain import AsyncChainClient, ChainClient
+from fizz_app.core.chain_errors import ChainError
 from fizz_app.core.errors import UserFacingError
+from fizz_app.core.networks import load_network
 
-__all__ = ["add_parsers", "deployment_path"]
+__all__ = ["add_parsers", "deployment_path", "gateway_state_path"]
 
 DEFAULT_PORT = 8545
+
+DEFAULT_GATEWAY_PORT = 8544
+"""The real gateway's WebSocket port (GATEWAY_WEBSOCKET_PORT)."""
 
 
 def deployment_path() -> Path:
     """Where ``--network devnet`` finds the contracts (see resources/networks/devnet.json)."""
     return paths.data_dir() / "devnet" / "deployment.json"
+
+
+def gateway_state_path() -> Path:
+    """Where the devnet gateway keeps its leases and public ports (removed with the chain)."""
+    return paths.data_dir() / "devnet" / "gateway-state.json"
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,6 +75,23 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     faucet.add_argument("--uspon", default="1000", help="uSPON to mint (default 1000)")
     faucet.add_argument("--json", action="store_true", help="print JSON")
     faucet.set_defaults(handler=run_faucet)
+
+    gateway = actions.add_parser(
+        "gateway", help="run the reference gateway nodes connect to (until Ctrl-C)"
+    )
+    gateway.add_argument(
+        "--port", type=int, default=DEFAULT_GATEWAY_PORT, help="WebSocket port (default 8544)"
+    )
+    gateway.add_argument(
+        "--public-ports",
+        default=f"{DEFAULT_PUBLIC_PORTS.start}-{DEFAULT_PUBLIC_PORTS.stop - 1}",
+        help="range of public lease ports (default 20000-20100)",
+    )
+    gateway.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    gateway.add_argument(
+        "--no-tls", action="store_true", help="serve ws:// and publish no certificate"
+    )
+    gateway.set_defaults(handler=run_gateway)
 
 
 def run_chain(args: argparse.Namespace) -> int:
@@ -92,6 +127,7 @@ def run_chain(args: argparse.Namespace) -> int:
                 raise UserFacingError("The local chain stopped unexpectedly.", "Start it again.")
     finally:
         path.unlink(missing_ok=True)
+        gateway_state_path().unlink(missing_ok=True)  # its leases died with the chain
         anvil.stop()
     return 0
 
@@ -106,10 +142,9 @@ def _amount(text: str, decimals: int, what: str) -> int:
     return int(value.scaleb(decimals))
 
 
-def run_faucet(args: argparse.Namespace) -> int:
-    path = deployment_path()
+def _read_deployment() -> Deployment:
     try:
-        deployment = Deployment.read(path)
+        return Deployment.read(deployment_path())
     except FileNotFoundError:
         raise UserFacingError(
             "The local devnet is not running.", "Start it with: fizz-node devnet chain"
@@ -118,6 +153,10 @@ def run_faucet(args: argparse.Namespace) -> int:
         raise UserFacingError(
             f"The devnet deployment file is unusable: {error}", "Restart: fizz-node devnet chain"
         ) from None
+
+
+def run_faucet(args: argparse.Namespace) -> int:
+    deployment = _read_deployment()
     address = args.address or _wallet_address()
     if not Web3.is_address(address):
         raise UserFacingError(f"{address!r} is not an address.", "Pass a 0x-address.")
@@ -141,6 +180,88 @@ def run_faucet(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(f"Sent {result['eth']} ETH and {result['uspon']} uSPON to {result['address']}.")
+    return 0
+
+
+def _port_range(text: str) -> range:
+    first, sep, last = text.partition("-")
+    try:
+        start, end = int(first), int(last if sep else first)
+    except ValueError:
+        start, end = 0, -1
+    if not 1 <= start <= end <= 65535:
+        raise UserFacingError(
+            f"{text!r} is not a port range.", "Pass two ports like 20000-20100 (first <= last)."
+        )
+    return range(start, end + 1)
+
+
+def run_gateway(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        raise UserFacingError("The port must be 1-65535.", "Check --port.")
+    public_ports = _port_range(args.public_ports)
+    deployment = _read_deployment()
+    if deployment.rpc_url is None:
+        raise UserFacingError(
+            "The devnet deployment file names no RPC address.", "Restart: fizz-node devnet chain"
+        )
+    chain = ChainClient(load_network("devnet", paths.data_dir()), paths.data_dir())
+    try:
+        chain.verify_chain()
+    except ChainError as error:
+        raise UserFacingError(
+            f"The local chain does not answer: {error.message}",
+            "Start it with: fizz-node devnet chain",
+        ) from None
+    certificate = None if args.no_tls else self_signed_certificate(args.host)
+    server = GatewayServer(
+        AsyncChainClient(chain),
+        deployment.gateway_provider_id,
+        host=args.host,
+        port=args.port,
+        public_ports=public_ports,
+        certificate=certificate,
+        state_path=gateway_state_path(),
+    )
+    return asyncio.run(_serve_gateway(server, chain.w3, deployment))
+
+
+async def _serve_gateway(server: GatewayServer, w3: Web3, deployment: Deployment) -> int:
+    try:
+        await server.start()
+    except OSError as error:
+        raise UserFacingError(
+            f"The gateway cannot listen on {server.host}:{server.requested_port}: "
+            f"{error.strerror or error}.",
+            "Free the port, or pass --port.",
+        ) from None
+    try:
+        certificate = server.certificate.cert_pem if server.certificate is not None else ""
+        try:
+            await asyncio.to_thread(
+                publish_gateway, w3, deployment, host_uri=server.url, certificate=certificate
+            )
+        except Exception as error:  # the chain went away, or the gateway cannot pay gas
+            raise UserFacingError(
+                f"The gateway could not publish its address on chain ({type(error).__name__}).",
+                "Check that 'fizz-node devnet chain' is still running, then start again.",
+            ) from None
+        print(f"Gateway {server.gateway_id} serving nodes at {server.url} (published on chain); "
+              f"status at {server.url.replace('ws', 'http', 1)}/status.\n"
+              f"Public lease ports {server.ports.range.start}-{server.ports.range.stop - 1}. "
+              "Press Ctrl-C to stop.", flush=True)  # fmt: skip
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    finally:
+        await server.stop()
+    print("Gateway stopped.", flush=True)
     return 0
 
 

@@ -70,9 +70,16 @@ def _ssh_factory(target: Address) -> TunnelUnderTest:
     return SshReverseTunnel(target)
 
 
+def _fizz_factory(target: Address) -> TunnelUnderTest:
+    from .fizz import FizzTunnel  # imported lazily: it needs the project's packages
+
+    return FizzTunnel(target)
+
+
 TUNNELS: dict[str, TunnelFactory] = {
     "direct": DirectTcp,
     "ssh": _ssh_factory,
+    "fizz": _fizz_factory,
 }
 """Tunnels the harness knows, by name, in the order they run. ``direct`` and ``ssh`` are the
 references that ratios are computed against. Add the project's tunnel with

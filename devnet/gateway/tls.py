@@ -6,6 +6,7 @@ the devnet gateway makes its own at start-up and publishes it the same way.
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import datetime
 import ipaddress
 import ssl
@@ -18,7 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["Certificate", "self_signed_certificate"]
+__all__ = ["TLS_READ_BUFFER", "Certificate", "limit_tls_read_buffer", "self_signed_certificate"]
+
+TLS_READ_BUFFER = 64 * 1024
+"""Read buffer of each asyncio TLS connection once :func:`limit_tls_read_buffer` ran."""
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,17 @@ def self_signed_certificate(
             serialization.NoEncryption(),
         ).decode(),
     )
+
+
+def limit_tls_read_buffer(size: int = TLS_READ_BUFFER) -> None:
+    """Shrink the read buffer asyncio gives every TLS connection, for this whole process.
+
+    CPython's ``asyncio.sslproto.SSLProtocol`` allocates (and zero-fills) a 256 KiB read buffer
+    per connection: 2,000 node sessions over ``wss://`` cost the gateway ~500 MiB for buffers
+    that hold a few hundred bytes of heartbeat at a time (measured in
+    ``benchmarks/gateway_load.py``). TLS records carry at most 16 KiB, so 64 KiB per read is
+    plenty; only connections made afterwards are affected. Never grows the buffer.
+    """
+    protocol = asyncio.sslproto.SSLProtocol
+    if size < protocol.max_size:
+        protocol.max_size = size

@@ -271,6 +271,7 @@ class ChainClient:
         self._sleep = sleep
         self._decoder = ErrorDecoder.for_contracts(sorted(set(_CONTRACT_ABIS.values())))
         self._chain_checked = False
+        self._contracts: dict[str, Any] = {}
         self._tx = TxSender(
             self._w3,
             network.chain_id,
@@ -554,10 +555,16 @@ class ChainClient:
     # ---- Private API
 
     def _contract(self, key: str) -> Any:
-        address = self.network.address(key)
-        return self._w3.eth.contract(
-            address=Web3.to_checksum_address(address), abi=load_abi(_CONTRACT_ABIS[key])
-        )
+        # Built once per contract: building one parses its ABI (milliseconds), which a gateway
+        # verifying logins would otherwise pay on every read.
+        contract = self._contracts.get(key)
+        if contract is None:
+            address = self.network.address(key)
+            contract = self._w3.eth.contract(
+                address=Web3.to_checksum_address(address), abi=load_abi(_CONTRACT_ABIS[key])
+            )
+            self._contracts[key] = contract
+        return contract
 
     def _erc20(self, address: str) -> Any:
         return self._w3.eth.contract(address=Web3.to_checksum_address(address), abi=ERC20_ABI)

@@ -1,0 +1,538 @@
+"""The reference gateway: the WebSocket endpoint nodes log in to, ``GET /status``, and public
+ports carried through the tunnel to the nodes' leases.
+
+One :class:`~gateway_client.client.Connection` per node session. Logins are verified in a task
+of their own (signature, chain) so a slow chain never stalls a connection's reads; every other
+node message is handled inline and quickly. Whatever one node sends can only close that node's
+session: the protocol closes sessions that break its rules, and any error in handling a
+message is logged and contained to that message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+import fizz_app
+from fizz_app.core.atomic import write_atomic
+from fizz_app.core.chain import AsyncChainClient
+from gateway_client.client import MAX_WS_MESSAGE, Connection
+from gateway_client.exceptions import CloseCode, InvalidState, StreamLimitError
+from gateway_client.messages import (
+    SUBPROTOCOL,
+    Capacity,
+    ErrorNotice,
+    LeaseAccept,
+    LeaseClose,
+    LeaseLogs,
+    LeaseReject,
+    LeaseStatus,
+    Message,
+    Prices,
+    Side,
+    SpeedtestRequest,
+    Usage,
+)
+from gateway_client.protocol import (
+    ControlReceived,
+    Event,
+    LoginReceived,
+    SessionClosing,
+    State,
+    TunnelConfig,
+    TunnelProtocol,
+)
+
+from .auth import AuthRefused, LoginVerifier
+from .leases import Lease, LeaseBook, LeaseLimitError, TrafficMeter
+from .logins import LoginQueue
+from .ports import DEFAULT_PUBLIC_PORTS, PortsExhausted, PublicPorts
+from .sessions import Session, SessionRegistry
+from .tls import Certificate, limit_tls_read_buffer
+
+__all__ = [
+    "NOTICE_LEASE_LIMIT",
+    "NOTICE_NOT_IMPLEMENTED",
+    "NOTICE_NO_PUBLIC_PORT",
+    "SPEEDTEST_NOT_IMPLEMENTED",
+    "GatewayServer",
+]
+
+log = logging.getLogger(__name__)
+
+NOTICE_NO_PUBLIC_PORT = 503
+"""``error`` notice code: no public port was free for an exposed port (it stays unpublished)."""
+NOTICE_LEASE_LIMIT = 429
+"""``error`` notice code: the node reported more active leases than the gateway keeps."""
+NOTICE_NOT_IMPLEMENTED = 501
+"""``error`` notice code: the request is valid but this gateway does not serve it."""
+
+SPEEDTEST_NOT_IMPLEMENTED = "speed test not implemented by this gateway yet"
+"""The answer to ``speedtest_request``: the protocol has no way to move test bytes between the
+node and the gateway (streams only reach lease ports), and the session's own traffic measures
+demand, not capacity, so no honest figure can be given."""
+
+SHUTDOWN_GRACE_S = 10.0
+"""How long :meth:`GatewayServer.stop` waits for sessions to finish their closing handshake."""
+
+STATE_FORMAT = 1
+"""Version of the state file's layout (leases and public port assignments)."""
+
+HOUSEKEEPING_S = 1.0
+"""Interval of metering live sessions and saving the state file when it changed."""
+
+_REFUSALS_THAT_END_LEASES = frozenset({CloseCode.NOT_REGISTERED, CloseCode.NOT_LINKED})
+"""Refusals after which the node's leases here are void. Only these: the signature was valid,
+so the wallet itself asked; a BAD_SIGNATURE login may come from anyone naming any address."""
+
+
+class GatewayServer:
+    """A gateway serving nodes linked to provider ``gateway_id``.
+
+    Args:
+        chain: reads registrations and links.
+        gateway_id: this gateway's provider id in ProviderRegistry.
+        host, port: where the WebSocket (and ``/status``) listens; port 0 picks a free one.
+        public_ports: the range public lease ports are assigned from.
+        certificate: serve ``wss://`` with it; ``None`` serves ``ws://``.
+        config: protocol limits and timers of each session.
+        state_path: where leases and public port assignments are saved, so a restarted gateway
+            gives a running lease its old public port; ``None`` keeps them in memory only
+            (still kept across :meth:`stop` and :meth:`start` of the same object).
+        verifier: the login checks; a :class:`LoginVerifier` over ``chain`` by default.
+        backlog: the listening socket's accept queue (logins come in bursts after a restart).
+        login_workers, login_queue: logins verified at once, and allowed to wait (see
+            :mod:`devnet.gateway.logins`).
+        max_node_ports: public ports one node may hold over all its leases, so that one node
+            cannot take the whole range from the others.
+    """
+
+    def __init__(
+        self,
+        chain: AsyncChainClient,
+        gateway_id: int,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        public_ports: range = DEFAULT_PUBLIC_PORTS,
+        certificate: Certificate | None = None,
+        config: TunnelConfig | None = None,
+        state_path: Path | None = None,
+        verifier: LoginVerifier | None = None,
+        backlog: int = 2048,
+        login_workers: int = 2,
+        login_queue: int = 256,
+        max_node_ports: int = 16,
+    ) -> None:
+        self.chain = chain
+        self.gateway_id = gateway_id
+        self.host = host
+        self.requested_port = port
+        self.certificate = certificate
+        self.config = config if config is not None else TunnelConfig()
+        self.state_path = state_path
+        self.verifier = verifier if verifier is not None else LoginVerifier(chain, gateway_id)
+        self.backlog = backlog
+        self.max_node_ports = max_node_ports
+        self.sessions = SessionRegistry()
+        self.leases = LeaseBook()
+        self.ports = PublicPorts(host, public_ports, self._open_public)
+        self._server: Server | None = None
+        self._bound_port: int | None = None
+        self._stopping = False
+        self._connections: dict[Connection, Session | None] = {}
+        self._unverified: set[Connection] = set()  # connected, not (yet) admitted
+        self._meters: dict[Connection, TrafficMeter] = {}
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self.logins = LoginQueue(
+            self._login,
+            workers=login_workers,
+            capacity=login_queue,
+            max_wait=self.config.handshake_timeout / 2,
+        )
+        self._ports_lock = asyncio.Lock()
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._saved: str | None = None
+        self._restored = False
+
+    # ---- Public API
+
+    @property
+    def port(self) -> int:
+        """The WebSocket port (bound, once started)."""
+        if self._bound_port is None:
+            raise RuntimeError("the gateway is not started")
+        return self._bound_port
+
+    @property
+    def url(self) -> str:
+        """Where nodes connect: ``wss://host:port`` with a certificate, ``ws://`` without."""
+        scheme = "wss" if self.certificate is not None else "ws"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Listen for nodes, and reopen the public ports of running leases."""
+        if self._server is not None:
+            raise RuntimeError("the gateway is already running")
+        self._stopping = False
+        self._restore()
+        if self.certificate is not None:
+            limit_tls_read_buffer()  # ~190 KiB less per wss:// session (see tls.py)
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self._bound_port if self._bound_port is not None else self.requested_port,
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
+            process_request=self._process_request,
+            max_size=MAX_WS_MESSAGE,
+            compression=None,  # tunnelled bytes are often compressed already
+            ping_interval=None,  # the tunnel's heartbeats measure liveness
+            ssl=None if self.certificate is None else self.certificate.server_context(),
+            backlog=self.backlog,
+        )
+        self._bound_port = int(self._server.sockets[0].getsockname()[1])
+        # Listen again on the ports of leases that were running: their public ports stay
+        # theirs, and connections are refused at once until the node is back.
+        for lease in self.leases:
+            if lease.running:
+                await self._sync_ports(lease)
+        self.logins.start()
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="gateway-housekeeping")
+        log.info("gateway %d listening at %s", self.gateway_id, self.url)
+
+    async def stop(self) -> None:
+        """Close every session (``GATEWAY_SHUTDOWN``) and listener, wait for the handlers, and
+        save the state."""
+        if self._server is None:
+            return
+        self._stopping = True
+        await self.logins.stop()
+        for connection in list(self._connections):
+            connection.fail(CloseCode.GATEWAY_SHUTDOWN, "gateway shutting down")
+        async with self._ports_lock:
+            self.ports.close()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=SHUTDOWN_GRACE_S)
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+            self._housekeeping = None
+        self._save()
+        log.info("gateway %d stopped", self.gateway_id)
+
+    def status(self) -> dict[str, Any]:
+        """The ``GET /status`` document (the real gateway's inventory shape, plus leases)."""
+        self._meter_all()
+        nodes = [_inventory_entry(session) for session in self.sessions]
+        leases = [self._lease_entry(lease) for lease in self.leases]
+        return {
+            "cluster": {"inventory": {"available": {"nodes": nodes}}},
+            "gateway": {
+                "id": self.gateway_id,
+                "sessions": len(self.sessions),
+                "version": fizz_app.__version__,
+            },
+            "leases": leases,
+        }
+
+    # ---- HTTP
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if "websocket" in request.headers.get("Upgrade", "").lower():
+            if len(self._unverified) >= self.logins.capacity:
+                # The cheapest refusal there is: before the WebSocket opens and before the node
+                # signs anything. It retries after its backoff (logins.py).
+                response = connection.respond(503, "gateway busy: try again later\n")
+                response.headers["Retry-After"] = "5"
+                return response
+            return None  # the tunnel's opening handshake
+        path = request.path.split("?", 1)[0]
+        if path == "/status":
+            response = connection.respond(200, json.dumps(self.status()) + "\n")
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = "application/json"
+            return response
+        if path == "/healthz":
+            return connection.respond(200, "ok")
+        return connection.respond(404, "not found\n")
+
+    # ---- Sessions
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        now = time.monotonic()
+        protocol = TunnelProtocol(Side.GATEWAY, now, self.config)
+        connection = Connection(websocket, protocol, self._on_event)
+        self._connections[connection] = None
+        self._unverified.add(connection)
+        self._meters[connection] = self.leases.new_meter()
+        try:
+            if self._stopping:
+                protocol.fail(CloseCode.GATEWAY_SHUTDOWN, "gateway shutting down")
+            else:
+                protocol.start(now, self.gateway_id, secrets.token_hex(32), server_time=time.time())
+            connection.wake()
+            await connection.run()
+        except Exception:
+            log.exception("session handler failed")
+        finally:
+            self._end(connection)
+            self._handlers.discard(task)
+
+    def _end(self, connection: Connection) -> None:
+        self.logins.discard(connection)
+        self._unverified.discard(connection)
+        session = self._connections.pop(connection, None)
+        meter = self._meters.pop(connection)
+        if session is None:
+            return
+        self.leases.meter(session.address, connection.traffic, meter)
+        self.sessions.remove(session)
+
+    async def _on_event(self, connection: Connection, event: Event) -> None:
+        try:
+            if isinstance(event, LoginReceived):
+                self.logins.submit(connection, event)  # verified by a worker (logins.py)
+            elif isinstance(event, ControlReceived):
+                session = self._connections.get(connection)
+                if session is not None:
+                    await self._control(session, event.message)
+            elif isinstance(event, SessionClosing):
+                session = self._connections.get(connection)
+                who = session.address if session is not None else "a node (not logged in)"
+                log.info("session of %s closed: %d %s", who, event.code, event.reason)
+        except Exception:
+            # A bug in handling one message must not end the session, let alone others.
+            log.exception("handling %s failed", type(event).__name__)
+
+    async def _login(self, connection: Connection, event: LoginReceived) -> None:
+        protocol = connection.protocol
+        address = event.login.address
+        try:
+            node = await self.verifier.verify(event)
+            if protocol.state is not State.AUTHENTICATING:
+                return  # the node left (or the gateway is stopping) while we checked
+            session = Session(
+                address=node.address,
+                fizz_id=node.fizz_id,
+                session_id=secrets.token_hex(8),
+                client=event.login.client,
+                connection=connection,
+            )
+            self.sessions.admit(session)
+        except AuthRefused as refusal:
+            log.info("login of %s refused: %s", address, refusal)
+            protocol.reject(refusal.code, refusal.reason)
+            connection.wake()
+            if refusal.code in _REFUSALS_THAT_END_LEASES:
+                for lease in self.leases.fail_node(address, refusal.reason):
+                    await self._sync_ports(lease)
+            return
+        except Exception:
+            log.exception("verifying the login of %s failed", address)
+            protocol.reject(CloseCode.CHAIN_UNAVAILABLE, "the gateway could not verify the login")
+            connection.wake()
+            return
+        decisions, lost = self.leases.reconcile(node.address, event.login.leases)
+        protocol.accept(session.session_id, node.fizz_id, decisions, time.monotonic())
+        connection.wake()
+        self._connections[connection] = session
+        self._unverified.discard(connection)
+        log.info("node %s (fizz %d) logged in", node.address, node.fizz_id)
+        for lease in lost:
+            log.info("lease %s of %s lost by the node", lease.lease_id, node.address)
+        # Lost leases release their ports; kept running ones listen (again).
+        for lease in self.leases.of(node.address):
+            await self._sync_ports(lease, session)
+
+    async def _control(self, session: Session, message: Message) -> None:
+        if isinstance(message, Capacity):
+            session.capacity = message
+        elif isinstance(message, Prices):
+            session.prices = message
+        elif isinstance(message, LeaseStatus):
+            await self._lease_status(session, message)
+        elif isinstance(message, LeaseClose):
+            lease = self.leases.close(session.address, message.lease_id, message.reason)
+            if lease is not None:
+                await self._sync_ports(lease)
+        elif isinstance(message, Usage):
+            if self.leases.get(session.address, message.lease_id) is not None:
+                session.usage[message.lease_id] = message
+        elif isinstance(message, SpeedtestRequest):
+            self._notice(session, NOTICE_NOT_IMPLEMENTED, SPEEDTEST_NOT_IMPLEMENTED)
+        elif isinstance(message, ErrorNotice):
+            log.warning("node %s notice %d: %s", session.address, message.code, message.message)
+        elif isinstance(message, LeaseAccept | LeaseReject | LeaseLogs):
+            log.debug("node %s sent %s, but this gateway offers no leases", session.address,
+                      message.type)  # fmt: skip
+
+    async def _lease_status(self, session: Session, status: LeaseStatus) -> None:
+        try:
+            lease = self.leases.update(session.address, status)
+        except LeaseLimitError as error:
+            self._notice(session, NOTICE_LEASE_LIMIT, str(error))
+            return
+        if lease is None:
+            # Ended here while the node was away: the node must stop it too.
+            session.connection.send_control(
+                LeaseClose(lease_id=status.lease_id, reason="the lease has ended on the gateway")
+            )
+            return
+        await self._sync_ports(lease, session)
+
+    async def _sync_ports(self, lease: Lease, session: Session | None = None) -> None:
+        """Make the public listeners match the lease: its ports while running, none while
+        pending (assignments kept), none and released once it ended.
+
+        Every change of listeners goes through here, one at a time, and reads the lease again
+        after each bind: whichever call runs last leaves the listeners matching the lease's
+        latest state, however messages and logins interleave.
+        """
+        async with self._ports_lock:
+            if not lease.active:
+                self.ports.release(lease.node, lease.lease_id)
+                return
+            if not lease.running or self._stopping:
+                self.ports.unpublish(lease.node, lease.lease_id)
+                return
+            stale = set(self.ports.of(lease.node, lease.lease_id)) - set(lease.ports)
+            if stale:
+                self.ports.release(lease.node, lease.lease_id, stale)
+            for port in lease.ports:
+                if not lease.running or port not in lease.ports:
+                    break  # changed while binding; that change's own call will finish the job
+                try:
+                    if (
+                        self.ports.assigned(lease.node, lease.lease_id, port) is None
+                        and self.ports.count(lease.node) >= self.max_node_ports
+                    ):
+                        raise PortsExhausted(f"the node holds {self.max_node_ports} public ports")
+                    await self.ports.publish(lease.node, lease.lease_id, port)
+                except PortsExhausted as error:
+                    log.warning("lease %s port %d unpublished: %s", lease.lease_id, port, error)
+                    if session is not None and (lease.lease_id, port) not in session.unpublished:
+                        session.unpublished.add((lease.lease_id, port))
+                        self._notice(
+                            session,
+                            NOTICE_NO_PUBLIC_PORT,
+                            f"lease {lease.lease_id} port {port} is not published: {error}",
+                        )
+                else:
+                    if session is not None:
+                        session.unpublished.discard((lease.lease_id, port))
+
+    def _notice(self, session: Session, code: int, text: str) -> None:
+        if session.is_open:
+            session.connection.send_control(ErrorNotice(code=code, message=text[:1024]))
+
+    # ---- Public connections
+
+    def _open_public(
+        self,
+        node: str,
+        lease_id: str,
+        port: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        session = self.sessions.open_session(node)
+        lease = self.leases.get(node, lease_id)
+        if session is None or lease is None or not lease.running or port not in lease.ports:
+            writer.close()  # the node is away: refuse at once rather than hang the client
+            return
+        try:
+            session.connection.open_stream(lease_id, port, reader, writer)
+        except (StreamLimitError, InvalidState, ValueError) as error:
+            log.info("public connection to lease %s port %d refused: %s", lease_id, port, error)
+            writer.close()
+
+    # ---- State
+
+    def _meter_all(self) -> None:
+        for connection, session in self._connections.items():
+            if session is not None:
+                self.leases.meter(session.address, connection.traffic, self._meters[connection])
+
+    def _lease_entry(self, lease: Lease) -> dict[str, Any]:
+        return {
+            "lease_id": lease.lease_id,
+            "node": lease.node.lower().removeprefix("0x"),
+            "state": lease.state,
+            "reason": lease.reason,
+            "ports": [
+                {"port": port, "public_port": self.ports.assigned(lease.node, lease.lease_id, port)}
+                for port in lease.ports
+            ],
+            "bytes_in": lease.bytes_in,
+            "bytes_out": lease.bytes_out,
+        }
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                self._meter_all()
+                self._save()
+            except Exception:
+                log.exception("gateway housekeeping failed")
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        text = json.dumps(
+            {
+                "format": STATE_FORMAT,
+                "leases": self.leases.to_json(),
+                "ports": self.ports.to_json(),
+            },
+            indent=1,
+            sort_keys=True,
+        )
+        if text != self._saved:
+            write_atomic(self.state_path, text.encode("utf-8"))
+            self._saved = text
+
+    def _restore(self) -> None:
+        if self._restored or self.state_path is None:
+            return
+        self._restored = True
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+            if data.get("format") != STATE_FORMAT:
+                raise ValueError(f"state format {data.get('format')!r}")
+            self.leases.restore(data["leases"])
+            self.ports.restore(data["ports"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning("gateway state %s unusable, starting empty: %r", self.state_path, error)
+            self.leases.restore(())
+            return
+        log.info("restored %d leases from %s", len(self.leases), self.state_path)
+
+
+def _inventory_entry(session: Session) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": session.name, "fizz_id": session.fizz_id}
+    capacity = session.capacity
+    if capacity is not None:
+        entry.update(capacity.to_obj())
+        del entry["type"]
+    return entry

@@ -1,0 +1,247 @@
+"""Helpers for the gateway tests: the in-process chain with registered nodes, NodeClients that
+sign with real keys, a tiny HTTP server behind a node, and polling with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from devnet.chain.deploy import Deployment
+from devnet.chain.faucet import fund
+from devnet.chain.tx import send_signed
+from fizz_app.core.chain import ChainClient
+from fizz_app.core.networks import load_network
+from fizz_app.core.wallet import UnlockedWallet
+from gateway_client.backoff import ReconnectPolicy
+from gateway_client.client import Connection, FatalSessionError, NodeClient
+from gateway_client.messages import (
+    Capacity,
+    ClientInfo,
+    LeaseAnnouncement,
+    LeaseStatus,
+    Resources,
+)
+from gateway_client.protocol import Event, HeartbeatAcked, SessionClosing, Welcomed
+
+SPEC = "linux,cpu,2,16,100,none,0,us-east,NA,x86_64,0.1.0"
+GIB = 1024**3
+
+CAPACITY = Capacity(
+    allocatable=Resources(cpu=4000, memory=8 * GIB, storage_ephemeral=100 * GIB),
+    available=Resources(cpu=3000, memory=6 * GIB, storage_ephemeral=90 * GIB),
+    bandwidth="100;50",
+    version="0.1.0;0.1.0",
+    os="linux",
+    arch="x86_64",
+)
+
+
+@dataclass
+class Chain:
+    """The in-process devnet and a chain client over it."""
+
+    w3: Web3
+    deployment: Deployment
+    home: Path
+    client: ChainClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        folder = self.home / "devnet"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.deployment.write_deployment_file(folder / "deployment.json")
+        network = load_network("devnet", self.home)
+        self.client = ChainClient(network, self.home, w3=self.w3, sleep=lambda _: None)
+
+    @property
+    def gateway_id(self) -> int:
+        return self.deployment.gateway_provider_id
+
+    def funded(self) -> LocalAccount:
+        account: LocalAccount = Account.create()
+        fund(self.w3, self.deployment, account.address, 10**18, 0)
+        return account
+
+    def register(self, provider_id: int | None = None) -> LocalAccount:
+        """A fresh wallet registered as a node linked to ``provider_id`` (default: ours)."""
+        account = self.funded()
+        self.client.register(
+            UnlockedWallet(account),
+            provider_id=self.gateway_id if provider_id is None else provider_id,
+            spec=SPEC,
+            payment_tokens=[self.deployment.address("USPON")],
+            reward_wallet=account.address,
+        )
+        return account
+
+    def other_gateway(self) -> int:
+        """Register a second gateway (provider) and return its id."""
+        account = self.funded()
+        registry = self.deployment.contract(self.w3, "ProviderRegistry")
+        call = registry.functions.addProvider("{}", "127.0.0.2", "", [])
+        send_signed(self.w3, call, account)
+        return int(registry.functions.addressToProviderId(account.address).call())
+
+
+def signer(account: LocalAccount) -> Callable[[str], Awaitable[str]]:
+    async def sign(text: str) -> str:
+        return account.sign_message(encode_defunct(text=text)).signature.to_0x_hex()
+
+    return sign
+
+
+@dataclass
+class Node:
+    """A running NodeClient and what it saw."""
+
+    client: NodeClient
+    task: asyncio.Task[None]
+    events: list[Event]
+    leases: list[LeaseAnnouncement]
+
+    def of(self, kind: type[Event]) -> list[Any]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+    @property
+    def acks(self) -> int:
+        return len(self.of(HeartbeatAcked))
+
+    @property
+    def closes(self) -> list[SessionClosing]:
+        return self.of(SessionClosing)
+
+    async def outcome(self, timeout: float = 10.0) -> FatalSessionError | None:
+        """Wait for ``run`` to end; return the fatal refusal it raised, if any."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout)
+        except FatalSessionError as error:
+            return error
+        return None
+
+
+@contextlib.asynccontextmanager
+async def running_node(
+    url: str,
+    account: LocalAccount,
+    *,
+    instance_id: str | None = "instance-a",
+    leases: list[LeaseAnnouncement] | None = None,
+    sign_with: LocalAccount | None = None,
+    policy: ReconnectPolicy | None = None,
+    **kwargs: Any,
+) -> AsyncIterator[Node]:
+    """Run a NodeClient for ``account``: on every welcome it reports its capacity and the
+    status of each lease in ``leases`` (also announced at login, for resumption)."""
+    events: list[Event] = []
+    announced = leases if leases is not None else []
+
+    async def on_event(connection: Connection, event: Event) -> None:
+        events.append(event)
+        if isinstance(event, Welcomed):
+            connection.send_control(CAPACITY)
+            for lease in announced:
+                connection.send_control(
+                    LeaseStatus(lease_id=lease.lease_id, state=lease.state, ports=lease.ports)
+                )
+
+    client = NodeClient(
+        url,
+        address=account.address,
+        sign=signer(sign_with or account),
+        client=ClientInfo(name="fizz-node-test", version="0", instance_id=instance_id),
+        leases=lambda: list(announced),
+        on_event=on_event,
+        policy=policy or ReconnectPolicy(initial=0.05, maximum=0.2),
+        **kwargs,
+    )
+    task = asyncio.create_task(client.run())
+    node = Node(client, task, events, announced)
+    try:
+        yield node
+    finally:
+        client.stop()
+        with contextlib.suppress(FatalSessionError):
+            await asyncio.wait_for(task, 10)
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until it is true, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def wait_until(probe: Callable[[], Awaitable[object]], timeout: float = 10.0) -> None:
+    """Like :func:`wait_for` for an async probe."""
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def free_port_range(size: int = 6) -> range:
+    """A random high range of ports that are all free right now."""
+    for _ in range(200):
+        start = random.randrange(30000, 60000 - size)
+        sockets = []
+        try:
+            for port in range(start, start + size):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return range(start, start + size)
+    raise RuntimeError("no free port range found")
+
+
+async def http_get(port: int, path: str = "/", *, host: str = "127.0.0.1") -> tuple[int, bytes]:
+    """GET ``path`` with HTTP/1.1 over plain TCP; return the status code and the body."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head else 0
+    return status, body
+
+
+async def status_of(port: int) -> dict[str, Any]:
+    code, body = await http_get(port, "/status")
+    assert code == 200
+    result: dict[str, Any] = json.loads(body)
+    return result
+
+
+async def http_server(body: bytes) -> tuple[asyncio.Server, int]:
+    """A tiny HTTP server (one response per connection) on a free loopback port."""
+
+    async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            writer.write(head % len(body) + body)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve_one, "127.0.0.1", 0)
+    return server, int(server.sockets[0].getsockname()[1])

@@ -143,6 +143,19 @@ def test_cli_quick_direct_and_ssh(no_leftover_processes: None) -> None:
     assert details["openssh"].startswith("OpenSSH") and details["cipher"] != "?"
 
 
+@pytest.mark.slow
+def test_cli_quick_direct_and_fizz_end_to_end(no_leftover_processes: None) -> None:
+    # The project's own tunnel, end to end: anvil, a node registered on chain, the reference
+    # gateway and the node in their own processes, wss:// with the pinned certificate.
+    result = _run_cli("--only", "direct,fizz")
+    _assert_figures(result, ["direct", "fizz"])
+    pair = result["ratios"]["fizz"]["single_stream_mib_per_s"]
+    assert set(pair) == {"ratio_vs_direct"}
+    details = result["tunnels"]["fizz"]["details"]
+    assert details["gateway"].startswith("wss://127.0.0.1:")
+    assert details["tls"] == "pinned self-signed"
+
+
 def test_cli_rejects_unknown_tunnels() -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--only", "direct,nope"],

@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared with ``fizz-node bench tunnel``)."""
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
     parser.add_argument(
@@ -66,7 +72,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, help="offered HTTP requests/s (default 500)")
     parser.add_argument("--seconds", type=float, help="HTTP load duration (default 10)")
     parser.add_argument("--connections", type=int, help="HTTP keep-alive connections (32)")
-    return parser
 
 
 def options_from(args: argparse.Namespace) -> BenchOptions:
@@ -142,7 +147,11 @@ async def _run(names: list[str], options: BenchOptions, quiet: bool) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark from the command line; 0 on success."""
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark with parsed :func:`add_arguments` options; 0 on success."""
     options = options_from(args)
     names = [name.strip() for name in args.only.split(",")] if args.only else list(TUNNELS)
     unknown = [name for name in names if name not in TUNNELS]

@@ -1,5 +1,6 @@
-"""``fizz-node devnet ...``: the local network for development, plugged into the CLI through the
-``fizz_node.plugins`` entry point (the product itself never imports this package).
+"""``fizz-node devnet ...`` and ``fizz-node bench ...``: the developer tools' commands. Their
+parsers live in :mod:`devnet.plugin` (the ``fizz_node.plugins`` entry point), which imports
+this module only when one of them runs; the product itself never imports this package.
 
 - ``fizz-node devnet chain``: start anvil, deploy every contract, write the deployment file that
   ``--network devnet`` reads, and keep running until Ctrl-C (then the file is removed: the
@@ -28,7 +29,6 @@ from devnet.chain.anvil import AnvilError, AnvilProcess
 from devnet.chain.deploy import Deployment, DeploymentError, deploy_all
 from devnet.chain.faucet import USPON_UNIT, fund
 from devnet.chain.provider import publish_gateway
-from devnet.gateway.ports import DEFAULT_PUBLIC_PORTS
 from devnet.gateway.server import GatewayServer
 from devnet.gateway.tls import self_signed_certificate
 from fizz_app.core import paths
@@ -37,12 +37,7 @@ from fizz_app.core.chain_errors import ChainError
 from fizz_app.core.errors import UserFacingError
 from fizz_app.core.networks import load_network
 
-__all__ = ["add_parsers", "deployment_path", "gateway_state_path"]
-
-DEFAULT_PORT = 8545
-
-DEFAULT_GATEWAY_PORT = 8544
-"""The real gateway's WebSocket port (GATEWAY_WEBSOCKET_PORT)."""
+__all__ = ["deployment_path", "gateway_state_path", "run_chain", "run_faucet", "run_gateway"]
 
 
 def deployment_path() -> Path:
@@ -53,45 +48,6 @@ def deployment_path() -> Path:
 def gateway_state_path() -> Path:
     """Where the devnet gateway keeps its leases and public ports (removed with the chain)."""
     return paths.data_dir() / "devnet" / "gateway-state.json"
-
-
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``devnet`` command group to ``fizz-node``."""
-    devnet = sub.add_parser("devnet", help="the local development network (developers)")
-    actions = devnet.add_subparsers(dest="devnet_command", metavar="ACTION", required=True)
-
-    chain = actions.add_parser(
-        "chain", help="run a local chain with every contract deployed (until Ctrl-C)"
-    )
-    chain.add_argument("--port", type=int, default=DEFAULT_PORT, help="RPC port (default 8545)")
-    chain.add_argument(
-        "--era-seconds", type=int, default=120, help="length of a reward era (default 120)"
-    )
-    chain.set_defaults(handler=run_chain)
-
-    faucet = actions.add_parser("faucet", help="fund an address with ETH and uSPON")
-    faucet.add_argument("address", nargs="?", help="0x-address (default: this node's wallet)")
-    faucet.add_argument("--eth", default="10", help="ETH to send (default 10)")
-    faucet.add_argument("--uspon", default="1000", help="uSPON to mint (default 1000)")
-    faucet.add_argument("--json", action="store_true", help="print JSON")
-    faucet.set_defaults(handler=run_faucet)
-
-    gateway = actions.add_parser(
-        "gateway", help="run the reference gateway nodes connect to (until Ctrl-C)"
-    )
-    gateway.add_argument(
-        "--port", type=int, default=DEFAULT_GATEWAY_PORT, help="WebSocket port (default 8544)"
-    )
-    gateway.add_argument(
-        "--public-ports",
-        default=f"{DEFAULT_PUBLIC_PORTS.start}-{DEFAULT_PUBLIC_PORTS.stop - 1}",
-        help="range of public lease ports (default 20000-20100)",
-    )
-    gateway.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    gateway.add_argument(
-        "--no-tls", action="store_true", help="serve ws:// and publish no certificate"
-    )
-    gateway.set_defaults(handler=run_gateway)
 
 
 def run_chain(args: argparse.Namespace) -> int:
@@ -277,3 +233,10 @@ def _wallet_address() -> str:
 
 
 __all__ += ["USPON_UNIT"]
+
+
+def run_tunnel_benchmark(args: argparse.Namespace) -> int:
+    """``fizz-node bench tunnel ...``: the same as ``python benchmarks/tunnel.py ...``."""
+    from benchmarks.tunnel import run
+
+    return run(args)

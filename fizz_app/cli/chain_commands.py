@@ -7,19 +7,20 @@ import json
 import re
 import sys
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..core import paths
-from ..core.chain import ChainClient, ChainStatus
 from ..core.config import NodeSettings, SettingsStore
 from ..core.errors import UserFacingError
-from ..core.hardware import probe_hardware
-from ..core.networks import load_network
-from ..core.offer import offer_from_report, os_id
-from ..core.spec import NodeSpec, build_spec
-from ..core.transactions import SentTx
 from .wallet_commands import open_wallets, unlock_wallet
+
+if TYPE_CHECKING:
+    from ..core.chain import ChainClient, ChainStatus
+    from ..core.transactions import SentTx
+
+# The chain, hardware and spec modules are imported inside the commands that use them: web3
+# alone costs about half a second, which every other ``fizz-node`` command should not pay.
 
 __all__ = ["add_parsers"]
 
@@ -78,6 +79,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _client(args: argparse.Namespace) -> ChainClient:
+    from ..core.chain import ChainClient
+    from ..core.networks import load_network
+
     settings = SettingsStore(paths.settings_path()).load()
     name = args.network or settings.network
     # The saved custom endpoint belongs to the saved network only.
@@ -106,6 +110,10 @@ def _tx(sent: SentTx, client: ChainClient) -> dict[str, Any]:
 
 
 def register_node(args: argparse.Namespace) -> int:
+    from ..core.hardware import probe_hardware
+    from ..core.offer import offer_from_report, os_id
+    from ..core.spec import NodeSpec, build_spec
+
     store = SettingsStore(paths.settings_path())
     settings = store.load()
     region = args.region or settings.node.region

@@ -13,12 +13,13 @@ import getpass
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import paths
 from ..core.errors import UserFacingError
-from ..core.secrets import open_os_secret_store
-from ..core.wallet import UnlockedWallet, WalletManager
+
+if TYPE_CHECKING:
+    from ..core.wallet import UnlockedWallet, WalletManager
 
 __all__ = ["add_parsers", "open_wallets", "unlock_wallet", "PASSPHRASE_ENV"]
 
@@ -31,6 +32,10 @@ def open_wallets(args: argparse.Namespace) -> WalletManager:
 
     ``args.redactor`` (set by ``main``) learns every secret the wallet unlocks, so none reaches
     the log file."""
+    # Imported here: eth_account and keyring cost a start-up every other command should not pay.
+    from ..core.secrets import open_os_secret_store
+    from ..core.wallet import WalletManager
+
     return WalletManager(paths.data_dir(), open_os_secret_store(), getattr(args, "redactor", None))
 
 

@@ -137,3 +137,22 @@ def test_broken_pipe_is_quiet(fizz_home: Path) -> None:
     )
     assert "Traceback" not in result.stderr
     assert "BrokenPipeError" not in result.stderr
+
+
+def test_starting_the_cli_imports_no_chain_or_wallet_libraries(fizz_home: Path) -> None:
+    # web3 and eth_account cost about half a second: only the commands that need them may
+    # import them, so `fizz-node check` and `--version` stay fast (benchmarks/check.py).
+    code = (
+        "import sys\n"
+        "from fizz_app.cli.main import build_parser\n"
+        "build_parser().parse_args(['check'])\n"
+        "names = ('web3', 'eth_account', 'keyring', 'docker')\n"
+        "heavy = sorted(m for m in names if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    env = {**os.environ, "FIZZ_HOME": str(fizz_home)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

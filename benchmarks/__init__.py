@@ -1,0 +1,1 @@
+"""Benchmarks: scripts whose results go in RESULTS.md (also `fizz-node bench ...`)."""

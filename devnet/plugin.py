@@ -1,0 +1,83 @@
+"""The ``fizz-node`` command groups of the developer tools: ``devnet`` and ``bench``.
+
+Loaded through the ``fizz_node.plugins`` entry point on every ``fizz-node`` start, so this
+module only builds argument parsers: each command's code (web3, the gateway, the benchmark
+harness) is imported when that command runs (see :mod:`devnet.cli`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+
+__all__ = ["add_parsers", "DEFAULT_PORT", "DEFAULT_GATEWAY_PORT", "DEFAULT_PUBLIC_PORTS"]
+
+DEFAULT_PORT = 8545
+"""The local chain's RPC port."""
+DEFAULT_GATEWAY_PORT = 8544
+"""The gateway's WebSocket port (the real network's)."""
+DEFAULT_PUBLIC_PORTS = "20000-20100"
+"""Public lease ports (the real network's range)."""
+
+
+def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        commands = importlib.import_module("devnet.cli")
+        result: int = getattr(commands, name)(args)
+        return result
+
+    return handler
+
+
+def _benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    from benchmarks.tunnel import add_arguments  # light: argparse and the tunnel registry
+
+    add_arguments(parser)
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``devnet`` command group to ``fizz-node``."""
+    bench = sub.add_parser("bench", help="benchmarks (developers); results go in RESULTS.md")
+    benches = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+    tunnel = benches.add_parser(
+        "tunnel", help="direct TCP vs ssh -R vs this tunnel, on loopback; ratios and latency"
+    )
+    _benchmark_arguments(tunnel)
+    tunnel.set_defaults(handler=_lazy("run_tunnel_benchmark"))
+
+    devnet = sub.add_parser("devnet", help="the local development network (developers)")
+    actions = devnet.add_subparsers(dest="devnet_command", metavar="ACTION", required=True)
+
+    chain = actions.add_parser(
+        "chain", help="run a local chain with every contract deployed (until Ctrl-C)"
+    )
+    chain.add_argument("--port", type=int, default=DEFAULT_PORT, help="RPC port (default 8545)")
+    chain.add_argument(
+        "--era-seconds", type=int, default=120, help="length of a reward era (default 120)"
+    )
+    chain.set_defaults(handler=_lazy("run_chain"))
+
+    faucet = actions.add_parser("faucet", help="fund an address with ETH and uSPON")
+    faucet.add_argument("address", nargs="?", help="0x-address (default: this node's wallet)")
+    faucet.add_argument("--eth", default="10", help="ETH to send (default 10)")
+    faucet.add_argument("--uspon", default="1000", help="uSPON to mint (default 1000)")
+    faucet.add_argument("--json", action="store_true", help="print JSON")
+    faucet.set_defaults(handler=_lazy("run_faucet"))
+
+    gateway = actions.add_parser(
+        "gateway", help="run the reference gateway nodes connect to (until Ctrl-C)"
+    )
+    gateway.add_argument(
+        "--port", type=int, default=DEFAULT_GATEWAY_PORT, help="WebSocket port (default 8544)"
+    )
+    gateway.add_argument(
+        "--public-ports",
+        default=DEFAULT_PUBLIC_PORTS,
+        help="range of public lease ports (default 20000-20100)",
+    )
+    gateway.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    gateway.add_argument(
+        "--no-tls", action="store_true", help="serve ws:// and publish no certificate"
+    )
+    gateway.set_defaults(handler=_lazy("run_gateway"))

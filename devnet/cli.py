@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import signal
-import sys
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -31,6 +30,7 @@ from devnet.chain.faucet import USPON_UNIT, fund
 from devnet.chain.provider import publish_gateway
 from devnet.gateway.server import GatewayServer
 from devnet.gateway.tls import self_signed_certificate
+from fizz_app.cli.output import emit
 from fizz_app.core import paths
 from fizz_app.core.chain import AsyncChainClient, ChainClient
 from fizz_app.core.chain_errors import ChainError
@@ -131,11 +131,11 @@ def run_faucet(args: argparse.Namespace) -> int:
         "eth": format(Decimal(eth_wei).scaleb(-18).normalize(), "f"),
         "uspon": format(Decimal(uspon).scaleb(-6).normalize(), "f"),
     }
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(f"Sent {result['eth']} ETH and {result['uspon']} uSPON to {result['address']}.")
+    emit(
+        args.json,
+        result,
+        f"Sent {result['eth']} ETH and {result['uspon']} uSPON to {result['address']}.",
+    )
     return 0
 
 

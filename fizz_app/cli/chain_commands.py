@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import sys
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +11,7 @@ from .. import __version__
 from ..core import paths
 from ..core.config import NodeSettings, SettingsStore
 from ..core.errors import UserFacingError
+from .output import emit
 from .wallet_commands import open_wallets, unlock_wallet
 
 if TYPE_CHECKING:
@@ -91,11 +90,7 @@ def _client(args: argparse.Namespace) -> ChainClient:
 
 
 def _print(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
-    if args.json:
-        json.dump(data, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write("\n".join(lines) + "\n")
+    emit(args.json, data, "\n".join(lines))
 
 
 def _tx(sent: SentTx, client: ChainClient) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -16,6 +15,7 @@ from ..core.config import SettingsStore
 from ..core.hardware import probe_hardware
 from ..core.report import HardwareReport
 from ..core.requirements import evaluate, load_profile
+from .output import emit_json
 
 __all__ = ["check", "render_check_table"]
 
@@ -30,9 +30,7 @@ def check(args: argparse.Namespace) -> int:
     report = probe_hardware(settings.effective_storage_dir(paths.data_dir()))
     verdict = evaluate(report, profile)
     if args.json:
-        payload = {"profile": profile.name, **report.to_dict(), **verdict.to_dict()}
-        json.dump(payload, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        emit_json({"profile": profile.name, **report.to_dict(), **verdict.to_dict()})
     else:
         render_check_table(report, verdict, sys.stdout)
     return 0 if verdict.meets_minimum else 1

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from ..core import paths
 from ..core.errors import UserFacingError
+from .output import emit
 
 if TYPE_CHECKING:
     from ..core.wallet import UnlockedWallet, WalletManager
@@ -76,14 +76,6 @@ def _new_passphrase(wallets: WalletManager) -> str | None:
     )
 
 
-def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    if args.json:
-        json.dump(data, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(text.rstrip("\n") + "\n")
-
-
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     wallet = sub.add_parser("wallet", help="the node's wallet (kept in the OS keyring)")
     actions = wallet.add_subparsers(dest="wallet_command", metavar="ACTION", required=True)
@@ -130,8 +122,8 @@ def create_wallet(args: argparse.Namespace) -> int:
         "   " + "  ".join(f"{i + 1:>2}. {w:<10}" for i, w in enumerate(words) if i % 4 == row)
         for row in range(4)
     )
-    _emit(
-        args,
+    emit(
+        args.json,
         {**_describe(wallets), "mnemonic": new.mnemonic},
         f"Created wallet {new.address} ({wallets.describe_storage()}).\n\n"
         "Write down this recovery phrase and keep it offline. It is shown only now, and it is\n"
@@ -159,7 +151,9 @@ def import_wallet(args: argparse.Namespace) -> int:
         address = wallets.import_mnemonic(secret, passphrase, replace=args.replace)
     else:
         address = wallets.import_private_key(secret, passphrase, replace=args.replace)
-    _emit(args, _describe(wallets), f"Imported wallet {address} ({wallets.describe_storage()}).")
+    emit(
+        args.json, _describe(wallets), f"Imported wallet {address} ({wallets.describe_storage()})."
+    )
     return 0
 
 
@@ -170,8 +164,8 @@ def show_wallet(args: argparse.Namespace) -> int:
             "This node has no wallet yet.", "Create one with: fizz-node wallet create"
         )
     info = _describe(wallets)
-    _emit(
-        args,
+    emit(
+        args.json,
         info,
         f"Address:         {info['address']}\n"
         f"Rewards go to:   {info['reward_address']}\n"
@@ -183,5 +177,5 @@ def show_wallet(args: argparse.Namespace) -> int:
 def set_reward_address(args: argparse.Namespace) -> int:
     wallets = open_wallets(args)
     address = wallets.set_reward_address(args.address)
-    _emit(args, _describe(wallets), f"Rewards will go to {address}.")
+    emit(args.json, _describe(wallets), f"Rewards will go to {address}.")
     return 0

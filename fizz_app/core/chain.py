@@ -13,6 +13,7 @@ sent once (see :mod:`fizz_app.core.transactions`) after checking the chain id.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -126,6 +127,20 @@ class TokenAmount:
         return {"raw": str(self.raw), "value": f"{self.value:f}", "symbol": self.symbol}
 
 
+def _plain(value: Any) -> dict[str, Any]:
+    """JSON-ready fields of a chain dataclass: nested values through their own ``to_dict``
+    (token amounts, registrations...), tuples as lists."""
+    return {f.name: _field(getattr(value, f.name)) for f in dataclasses.fields(value)}
+
+
+def _field(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, tuple | list):
+        return [_field(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class FizzRegistration:
     fizz_id: int
@@ -144,17 +159,7 @@ class FizzRegistration:
         return f"status {self.status}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "fizz_id": self.fizz_id,
-            "provider_id": self.provider_id,
-            "spec": self.spec,
-            "payments_accepted": list(self.payments_accepted),
-            "status": self.status,
-            "status_name": self.status_name,
-            "join_timestamp": self.join_timestamp,
-            "wallet_address": self.wallet_address,
-            "reward_wallet": self.reward_wallet,
-        }
+        return {**_plain(self), "status_name": self.status_name}
 
 
 @dataclass(frozen=True)
@@ -181,15 +186,7 @@ class RewardsStatus:
     paused: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "current_era": self.current_era,
-            "pending": self.pending.to_dict(),
-            "accumulated": self.accumulated.to_dict(),
-            "per_era": self.per_era.to_dict(),
-            "last_claimed_era": self.last_claimed_era,
-            "denied": self.denied,
-            "paused": self.paused,
-        }
+        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -200,12 +197,7 @@ class TokenEarnings:
     balance: TokenAmount
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "earned": self.earned.to_dict(),
-            "withdrawn": self.withdrawn.to_dict(),
-            "balance": self.balance.to_dict(),
-        }
+        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -214,7 +206,7 @@ class Balances:
     tokens: tuple[TokenAmount, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gas": self.gas.to_dict(), "tokens": [t.to_dict() for t in self.tokens]}
+        return _plain(self)
 
 
 @dataclass(frozen=True)
@@ -230,16 +222,7 @@ class ChainStatus:
     balances: Balances
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "network": self.network,
-            "chain_id": self.chain_id,
-            "address": self.address,
-            "registered": self.registration is not None,
-            "registration": None if self.registration is None else self.registration.to_dict(),
-            "rewards": None if self.rewards is None else self.rewards.to_dict(),
-            "earnings": [e.to_dict() for e in self.earnings],
-            "balances": self.balances.to_dict(),
-        }
+        return {**_plain(self), "registered": self.registration is not None}
 
 
 # ---- Client -----------------------------------------------------------------------------------

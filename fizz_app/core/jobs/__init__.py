@@ -1,0 +1,1 @@
+"""Running leases: the manifest rules, the container and WebAssembly runners, the lease book."""

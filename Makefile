@@ -42,7 +42,7 @@ protocol-coverage:
 	@$(BIN)/coverage run --branch --data-file=.coverage.protocol -m pytest -q -p no:cacheprovider \
 		tests/gateway_client --ignore=tests/gateway_client/test_client.py >/dev/null
 	$(BIN)/coverage report --data-file=.coverage.protocol --fail-under=100 -m \
-		--include='gateway_client/frames.py,gateway_client/protocol.py'
+		--include='gateway_client/frames.py,gateway_client/protocol.py,gateway_client/speedtest.py'
 
 format: bootstrap
 	$(BIN)/ruff format .

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import signal
 import threading
 from decimal import Decimal, InvalidOperation
@@ -28,7 +29,7 @@ from devnet.chain.anvil import AnvilError, AnvilProcess
 from devnet.chain.deploy import Deployment, DeploymentError, deploy_all
 from devnet.chain.faucet import USPON_UNIT, fund
 from devnet.chain.provider import publish_gateway
-from devnet.gateway.server import GatewayServer
+from devnet.gateway.server import GatewayServer, public_host_for
 from devnet.gateway.tls import self_signed_certificate
 from fizz_app.cli.output import emit
 from fizz_app.core import paths
@@ -155,7 +156,19 @@ def _port_range(text: str) -> range:
 def run_gateway(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UserFacingError("The port must be 1-65535.", "Check --port.")
+    if not math.isfinite(args.lease_grace) or args.lease_grace < 0:
+        raise UserFacingError(
+            f"--lease-grace {args.lease_grace:g} is not a number of seconds.",
+            "Pass 0 or more, like 300.",
+        )
     public_ports = _port_range(args.public_ports)
+    try:
+        public_host = public_host_for(args.host, args.public_host)
+    except ValueError:
+        raise UserFacingError(
+            f"--host {args.host} listens on every address, which nodes and tenants cannot dial.",
+            "Pass --public-host with the address (IP or DNS name) they reach this machine at.",
+        ) from None
     deployment = _read_deployment()
     if deployment.rpc_url is None:
         raise UserFacingError(
@@ -169,12 +182,15 @@ def run_gateway(args: argparse.Namespace) -> int:
             f"The local chain does not answer: {error.message}",
             "Start it with: fizz-node devnet chain",
         ) from None
-    certificate = None if args.no_tls else self_signed_certificate(args.host)
+    # The certificate names the published address: that is what nodes dial (and pin).
+    certificate = None if args.no_tls else self_signed_certificate(public_host)
     server = GatewayServer(
         AsyncChainClient(chain),
         deployment.gateway_provider_id,
         host=args.host,
         port=args.port,
+        public_host=public_host,
+        lease_grace=args.lease_grace,
         public_ports=public_ports,
         certificate=certificate,
         state_path=gateway_state_path(),

@@ -78,6 +78,19 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     gateway.add_argument("--host", default="127.0.0.1", help="address to listen on")
     gateway.add_argument(
+        "--public-host",
+        help="address nodes and tenants reach this gateway at, published on chain and in "
+        "/status (default: --host; required when --host is 0.0.0.0 or ::)",
+    )
+    gateway.add_argument(
+        "--lease-grace",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a node may stay disconnected before its leases are lost and their "
+        "public ports released (default 300)",
+    )
+    gateway.add_argument(
         "--no-tls", action="store_true", help="serve ws:// and publish no certificate"
     )
     gateway.set_defaults(handler=_lazy("run_gateway"))

@@ -33,9 +33,12 @@ from .frames import MAX_DATA
 from .messages import (
     SUBPROTOCOL,
     ClientInfo,
+    ErrorNotice,
     LeaseAnnouncement,
     Message,
     Side,
+    SpeedtestRequest,
+    SpeedtestResult,
     login_message,
 )
 from .protocol import (
@@ -45,6 +48,7 @@ from .protocol import (
     HeartbeatAcked,
     HelloReceived,
     SessionClosing,
+    SpeedtestDone,
     State,
     StreamData,
     StreamFinished,
@@ -55,12 +59,15 @@ from .protocol import (
     TunnelProtocol,
     Welcomed,
 )
+from .speedtest import DEFAULT_TEST_BYTES, DIRECTIONS, DOWN, SPEEDTEST_NOTICES, UP, mbps
 
 __all__ = [
     "Connection",
     "Traffic",
     "NodeClient",
     "FatalSessionError",
+    "SpeedTestError",
+    "SpeedTestReport",
     "Signer",
     "LOCAL_HOST",
 ]
@@ -96,6 +103,35 @@ class FatalSessionError(Exception):
         self.reason = reason
         self.message = close_message(code)
         super().__init__(f"{self.message} ({reason})" if reason else self.message)
+
+
+class SpeedTestError(Exception):
+    """A speed test gave no figure: not connected, refused by the gateway (an older gateway
+    runs none), failed, or too slow. ``str(error)`` is a plain sentence for the user."""
+
+
+@dataclass(frozen=True)
+class SpeedTestReport:
+    """What :meth:`NodeClient.speed_test` measured (Mbit/s, 10⁶ bits)."""
+
+    down_mbps: float
+    """Gateway to node, as the gateway timed it (the figure the network uses)."""
+    up_mbps: float
+    """Node to gateway, as the gateway timed it."""
+    bucket: str
+    """The network's bandwidth bucket of down + up (``"1gbps"``...), from the gateway."""
+    node_down_mbps: float | None
+    """The same transfers timed by this end (``None`` if its timing was not seen)."""
+    node_up_mbps: float | None
+    nbytes: int
+    """Test bytes per direction."""
+
+
+@dataclass
+class _PendingTest:
+    direction: str
+    future: asyncio.Future[SpeedtestResult]
+    local: SpeedtestDone | None = None
 
 
 # ---- One stream ---------------------------------------------------------------------------------
@@ -471,6 +507,7 @@ class NodeClient:
         self.open_timeout = open_timeout
         self._state = _NodeState()
         self._stopping = asyncio.Event()
+        self._test: _PendingTest | None = None
         self.attempts = 0
         """Connection attempts so far (for status displays and tests)."""
 
@@ -485,6 +522,81 @@ class NodeClient:
         if connection is None or connection.protocol.state is not State.OPEN:
             return False
         return connection.send_control(message)
+
+    async def speed_test(
+        self, nbytes: int = DEFAULT_TEST_BYTES, timeout: float = 60.0
+    ) -> SpeedTestReport:
+        """Measure this node's bandwidth through the live session (PROTOCOL.md §14): ``nbytes``
+        down, then ``nbytes`` up, each over a test stream the gateway opens and times.
+
+        Args:
+            nbytes: test bytes per direction (the gateway may refuse a large test).
+            timeout: seconds allowed for each direction.
+
+        Raises:
+            SpeedTestError: no open session, a test already running, the gateway refused (an
+                ``error`` notice: older gateways run no tests), the test failed, the session
+                ended meanwhile, or it took longer than ``timeout``.
+        """
+        if self._test is not None:
+            raise SpeedTestError("A speed test is already running.")
+        results: dict[str, tuple[SpeedtestResult, SpeedtestDone | None]] = {}
+        for direction in DIRECTIONS:
+            results[direction] = await self._one_test(direction, nbytes, timeout)
+        (down, down_local), (up, up_local) = results[DOWN], results[UP]
+
+        def local(done: SpeedtestDone | None) -> float | None:
+            return None if done is None else mbps(done.nbytes, done.seconds)
+
+        return SpeedTestReport(
+            down_mbps=down.down_mbps,
+            up_mbps=up.up_mbps,
+            bucket=up.bucket,  # the up result is the first to know both directions
+            node_down_mbps=local(down_local),
+            node_up_mbps=local(up_local),
+            nbytes=nbytes,
+        )
+
+    async def _one_test(
+        self, direction: str, nbytes: int, timeout: float
+    ) -> tuple[SpeedtestResult, SpeedtestDone | None]:
+        pending = _PendingTest(direction, asyncio.get_running_loop().create_future())
+        self._test = pending
+        try:
+            if not self.send_control(SpeedtestRequest(direction=direction, nbytes=nbytes)):
+                raise SpeedTestError("Not connected to the gateway: no speed test is possible.")
+            async with asyncio.timeout(timeout):
+                result = await pending.future
+        except TimeoutError:
+            raise SpeedTestError(
+                f"The gateway did not finish the {direction} speed test in {timeout:g} s."
+            ) from None
+        finally:
+            self._test = None
+        return result, pending.local
+
+    def _settle_test(self, event: Event) -> None:
+        """Answer a pending speed test from the session's events (see :meth:`speed_test`)."""
+        pending = self._test
+        if pending is None or pending.future.done():
+            return
+        message = event.message if isinstance(event, ControlReceived) else None
+        if isinstance(event, SpeedtestDone) and event.direction == pending.direction:
+            pending.local = event
+            if not event.ok:
+                pending.future.set_exception(
+                    SpeedTestError(f"The speed test failed: {event.failure}.")
+                )
+        elif isinstance(message, SpeedtestResult):
+            pending.future.set_result(message)
+        elif isinstance(message, ErrorNotice) and message.code in SPEEDTEST_NOTICES:
+            pending.future.set_exception(
+                SpeedTestError(f"The gateway ran no speed test: {message.message}")
+            )
+        elif isinstance(event, SessionClosing):
+            pending.future.set_exception(
+                SpeedTestError("The gateway connection closed during the speed test.")
+            )
 
     def stop(self) -> None:
         """Close the session normally and end :meth:`run`."""
@@ -554,6 +666,7 @@ class NodeClient:
         if isinstance(event, Welcomed):
             self._state = _NodeState(connection, event.welcome.fizz_id)
             self.policy.connected(self.clock())
+        self._settle_test(event)
         await self.on_event(connection, event)
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "StreamFinished",
     "StreamReset",
     "SessionClosing",
+    "SpeedtestDone",
 ]
 
 
@@ -145,3 +146,28 @@ class SessionClosing(Event):
     reason: str
     retryable: bool
     by_peer: bool
+
+
+@dataclass(frozen=True)
+class SpeedtestDone(Event):
+    """A speed-test stream ended (PROTOCOL.md §14), at either end. The protocol moved its bytes
+    itself; nothing is connected and there is nothing to close.
+
+    Gateway: answer the node with ``speedtest_result`` (``failure`` empty) or an ``error``
+    notice. Node: this end's own timing; the gateway's ``speedtest_result`` is the figure.
+    """
+
+    stream_id: int
+    direction: str
+    """``"down"`` (gateway to node) or ``"up"``."""
+    nbytes: int
+    """Test bytes moved (sent by the sender, received by the receiver)."""
+    seconds: float
+    """From ``OPEN`` (sent or received) to the peer's ``FIN``, on this end's clock."""
+    failure: str = ""
+    """Why the test failed (reset, refused, wrong byte count, session closed); ``""`` if not."""
+
+    @property
+    def ok(self) -> bool:
+        """True if the test moved all its bytes."""
+        return not self.failure

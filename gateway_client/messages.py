@@ -809,16 +809,33 @@ class SpeedtestResult(Message):
 
     type: ClassVar[str] = "speedtest_result"
     senders: ClassVar[frozenset[Side]] = _FROM_GATEWAY
+    _wire_names: ClassVar[dict[str, str]] = {"nbytes": "bytes"}
     down_mbps: float
+    """The session's latest measured download, 0 if not measured yet."""
     up_mbps: float
+    """The session's latest measured upload, 0 if not measured yet."""
     bucket: str
+    """The bucket of down + up once both were measured in this session, else ``"NA"``."""
+    direction: str | None = None
+    """Optional: the direction this result answers (§14)."""
+    nbytes: int | None = None
+    """Optional (JSON ``bytes``): test bytes the gateway moved or received."""
+    seconds: float | None = None
+    """Optional: the gateway's time for them."""
 
     @classmethod
     def _from_fields(cls, f: _Fields) -> Self:
+        direction = f.opt("direction")
+        if direction not in (None, "down", "up"):
+            raise _malformed(f.at("direction"), '"down" or "up"')
+        nbytes, seconds = f.opt("bytes"), f.opt("seconds")
         return cls(
             down_mbps=f.number("down_mbps"),
             up_mbps=f.number("up_mbps"),
             bucket=f.text("bucket", max_len=16),
+            direction=None if direction is None else str(direction),
+            nbytes=None if nbytes is None else _int(nbytes, f.at("bytes"), 1, _MAX_U32),
+            seconds=None if seconds is None else _float(seconds, f.at("seconds")),
         )
 
 

@@ -34,6 +34,7 @@ from .events import (
     HelloReceived,
     LoginReceived,
     SessionClosing,
+    SpeedtestDone,
     StreamAccepted,
     StreamData,
     StreamFinished,
@@ -84,10 +85,20 @@ from .messages import (
     Login,
     Message,
     Side,
+    SpeedtestRequest,
     Welcome,
     decode_message,
     encode_message,
     is_lease_id,
+)
+from .speedtest import (
+    DIRECTIONS,
+    DOWN,
+    TEST_PORT,
+    UP,
+    SpeedtestTransfer,
+    speedtest_direction,
+    speedtest_lease_id,
 )
 
 __all__ = [
@@ -108,6 +119,7 @@ __all__ = [
     "StreamFinished",
     "StreamReset",
     "SessionClosing",
+    "SpeedtestDone",
     "TunnelProtocol",
     "MAX_CLOSE_REASON",
     "ABNORMAL_CLOSURE",
@@ -207,6 +219,7 @@ class _Stream:
         "fin_queued",
         "fin_sent",
         "fin_received",
+        "test",
     )
 
     def __init__(self, stream_id: int, lease_id: str, port: int, *, local: bool) -> None:
@@ -224,6 +237,7 @@ class _Stream:
         self.fin_queued = False
         self.fin_sent = False
         self.fin_received = False
+        self.test: SpeedtestTransfer | None = None  # a speed-test stream (speedtest.py)
 
 
 class TunnelProtocol:
@@ -265,6 +279,7 @@ class TunnelProtocol:
         self._next_stream_id = 1 if side is Side.GATEWAY else 2
         self._last_peer_stream_id = 0
         self._exposed: dict[str, frozenset[int]] = {}  # node: lease id -> ports OPEN may use
+        self._test_requests: dict[str, int] = {}  # node: direction -> bytes asked, no OPEN yet
 
     # ---- Public methods for the driver ----------------------------------------------------------
 
@@ -281,7 +296,7 @@ class TunnelProtocol:
         if isinstance(data, str):
             self._receive_control(data, now)
         else:
-            self._receive_frame(bytes(data))
+            self._receive_frame(bytes(data), now)
 
     def receive_close(self, code: int | None, reason: str = "") -> None:
         """Tell the protocol the WebSocket is closed, whoever closed it.
@@ -532,6 +547,9 @@ class TunnelProtocol:
             self._expose(message.lease_id, message.state, message.ports)
         elif isinstance(message, LeaseClose):
             self._close_lease(message.lease_id, by_peer=False)
+        elif isinstance(message, SpeedtestRequest):
+            # The gateway answers with a test stream for exactly this (§14); one per request.
+            self._test_requests[message.direction] = message.nbytes
         return True
 
     # ---- Streams ---------------------------------------------------------------------------------
@@ -548,28 +566,37 @@ class TunnelProtocol:
             StreamLimitError: ``max_streams`` streams are open already.
             ValueError: bad lease id or port.
         """
-        if self.side is not Side.GATEWAY or self.state is not State.OPEN:
-            raise InvalidState("open_stream() needs an open gateway session")
-        if len(self._streams) >= self.config.max_streams:
-            raise StreamLimitError(f"{self.config.max_streams} streams are open already")
-        if self._next_stream_id > MAX_STREAM_ID:
-            raise StreamLimitError("this session used up its stream ids; reconnect")
+        self._check_can_open("open_stream()")
         if not is_lease_id(lease_id) or not 1 <= port <= 0xFFFF:
             raise ValueError(f"bad lease id {lease_id!r} or port {port}")
-        stream_id = self._next_stream_id
-        self._next_stream_id += 2
-        self._outgoing.append(Open(stream_id, lease_id, port, self.config.initial_window).encode())
-        stream = _Stream(stream_id, lease_id, port, local=True)
-        stream.recv_credit = self.config.initial_window
-        self._streams[stream_id] = stream
-        return stream_id
+        return self._open(lease_id, port).stream_id
+
+    def open_speedtest(self, direction: str, nbytes: int, now: float) -> int:
+        """Gateway: answer a node's ``speedtest_request`` with a test stream (§14).
+
+        The protocol moves the bytes itself: for ``"down"`` it sends ``nbytes`` as credit
+        allows, then ``FIN``; for ``"up"`` it sinks what the node sends. Either way
+        :class:`SpeedtestDone` reports the outcome and this end's timing.
+
+        Raises:
+            InvalidState: not a gateway, or the session is not open.
+            StreamLimitError: ``max_streams`` streams are open already.
+            ValueError: ``direction`` is not ``"down"``/``"up"`` or ``nbytes`` not 1..2³²−1.
+        """
+        self._check_can_open("open_speedtest()")
+        if direction not in DIRECTIONS or not 1 <= nbytes <= MAX_STREAM_ID:
+            raise ValueError(f"bad speed test: {direction!r}, {nbytes} bytes")
+        stream = self._open(speedtest_lease_id(direction), TEST_PORT)
+        stream.test = SpeedtestTransfer(direction, nbytes, sending=direction == DOWN, started=now)
+        stream.fin_queued = stream.test.sending
+        return stream.stream_id
 
     def accept_stream(self, stream_id: int) -> None:
         """Node: the local connection for :class:`StreamOpened` is up; send ``ACCEPT``.
 
         No-op if the stream is already gone (the gateway reset it meanwhile).
         """
-        stream = self._live_stream(stream_id)
+        stream = self._app_stream(stream_id)
         if stream is None:
             return
         if stream.local or stream.accepted:
@@ -590,7 +617,7 @@ class TunnelProtocol:
         Raises:
             InvalidState: :meth:`finish_stream` was already called for this stream.
         """
-        stream = self._live_stream(stream_id)
+        stream = self._app_stream(stream_id)
         if stream is None:
             return 0
         if stream.fin_queued:
@@ -617,28 +644,19 @@ class TunnelProtocol:
         """
         if nbytes < 0:
             raise ValueError("nbytes must be >= 0")
-        stream = self._live_stream(stream_id)
+        stream = self._app_stream(stream_id)
         if stream is None:
             return
         if nbytes > stream.unconsumed:
             raise ValueError(f"stream {stream_id} has only {stream.unconsumed} bytes unconsumed")
-        stream.unconsumed -= nbytes
-        if stream.fin_received:
-            return  # the peer sends nothing more; credit would be wasted
-        stream.ungranted += nbytes
-        # Deadlock-free: while the peer is blocked, recv_credit is 0, so once the application
-        # consumes everything, ungranted equals the whole window and crosses the threshold.
-        if stream.ungranted and stream.ungranted >= self.config.initial_window // 2:
-            self._outgoing.append(Window(stream_id, stream.ungranted).encode())
-            stream.recv_credit += stream.ungranted
-            stream.ungranted = 0
+        self._grant(stream, nbytes)
 
     def finish_stream(self, stream_id: int) -> None:
         """Half-close: the local socket reached EOF. ``FIN`` follows the buffered data.
 
         Idempotent; no-op if the stream is gone.
         """
-        stream = self._live_stream(stream_id)
+        stream = self._app_stream(stream_id)
         if stream is None or stream.fin_queued:
             return
         stream.fin_queued = True
@@ -646,11 +664,44 @@ class TunnelProtocol:
 
     def reset_stream(self, stream_id: int, code: ResetCode | int, reason: str = "") -> None:
         """Abort a stream both ways (``CONNECT_FAILED`` to refuse an OPEN, ``CANCELLED`` when
-        the local socket failed). Emits no event; no-op if the stream is gone."""
+        the local socket failed, or a gateway giving up a speed test). Emits no event; no-op if
+        the stream is gone."""
         if self._live_stream(stream_id) is None:
             return
         self._outgoing.append(Reset(stream_id, int(code), reason).encode())
         del self._streams[stream_id]
+
+    # ---- Private: opening and credit -------------------------------------------------------------
+
+    def _check_can_open(self, what: str) -> None:
+        if self.side is not Side.GATEWAY or self.state is not State.OPEN:
+            raise InvalidState(f"{what} needs an open gateway session")
+        if len(self._streams) >= self.config.max_streams:
+            raise StreamLimitError(f"{self.config.max_streams} streams are open already")
+        if self._next_stream_id > MAX_STREAM_ID:
+            raise StreamLimitError("this session used up its stream ids; reconnect")
+
+    def _open(self, lease_id: str, port: int) -> _Stream:
+        stream_id = self._next_stream_id
+        self._next_stream_id += 2
+        self._outgoing.append(Open(stream_id, lease_id, port, self.config.initial_window).encode())
+        stream = _Stream(stream_id, lease_id, port, local=True)
+        stream.recv_credit = self.config.initial_window
+        self._streams[stream_id] = stream
+        return stream
+
+    def _grant(self, stream: _Stream, nbytes: int) -> None:
+        """``nbytes`` delivered on ``stream`` were consumed: return credit when it is due."""
+        stream.unconsumed -= nbytes
+        if stream.fin_received:
+            return  # the peer sends nothing more; credit would be wasted
+        stream.ungranted += nbytes
+        # Deadlock-free: while the peer is blocked, recv_credit is 0, so once the application
+        # consumes everything, ungranted equals the whole window and crosses the threshold.
+        if stream.ungranted and stream.ungranted >= self.config.initial_window // 2:
+            self._outgoing.append(Window(stream.stream_id, stream.ungranted).encode())
+            stream.recv_credit += stream.ungranted
+            stream.ungranted = 0
 
     # ---- Private: control messages ---------------------------------------------------------------
 
@@ -777,16 +828,14 @@ class TunnelProtocol:
             )
 
     def _end(self, code: int, reason: str, *, by_peer: bool) -> None:
-        for stream_id in self._streams:
-            self._events.append(
-                StreamReset(stream_id, ResetCode.CANCELLED, "session closed", by_peer)
-            )
+        for stream in self._streams.values():
+            self._events.append(self._gone(stream, ResetCode.CANCELLED, "session closed", by_peer))
         self._streams.clear()
         self._events.append(SessionClosing(code, reason, is_retryable(code), by_peer))
 
     # ---- Private: stream frames ------------------------------------------------------------------
 
-    def _receive_frame(self, data: bytes) -> None:
+    def _receive_frame(self, data: bytes, now: float) -> None:
         if self.state is not State.OPEN:
             self.fail(CloseCode.UNEXPECTED_MESSAGE, "stream frame before the session is open")
             return
@@ -801,11 +850,11 @@ class TunnelProtocol:
             else:
                 self._reset(exc.stream_id, exc.reset_code, exc.reason)
             return
-        self._receive_stream_frame(frame)
+        self._receive_stream_frame(frame, now)
 
-    def _receive_stream_frame(self, frame: Frame) -> None:
+    def _receive_stream_frame(self, frame: Frame, now: float) -> None:
         if isinstance(frame, Open):
-            self._receive_open(frame)
+            self._receive_open(frame, now)
             return
         stream = self._streams.get(frame.stream_id)
         if stream is None:
@@ -819,7 +868,8 @@ class TunnelProtocol:
                 return
             stream.accepted = True
             stream.send_credit = frame.initial_window
-            self._events.append(StreamAccepted(stream.stream_id))
+            if stream.test is None:  # the driver knows nothing of test streams
+                self._events.append(StreamAccepted(stream.stream_id))
             self._flush(stream, notify=True)
         elif not stream.accepted:
             self._reset(stream.stream_id, ResetCode.PROTOCOL_ERROR, "frame before ACCEPT")
@@ -835,12 +885,15 @@ class TunnelProtocol:
             if stream.fin_received:
                 self._reset(stream.stream_id, ResetCode.PROTOCOL_ERROR, "second FIN")
                 return
+            if stream.test is not None:
+                self._finish_test(stream, stream.test, now)
+                return
             stream.fin_received = True
             self._events.append(StreamFinished(stream.stream_id))
             if stream.fin_sent:
                 del self._streams[stream.stream_id]
 
-    def _receive_open(self, frame: Open) -> None:
+    def _receive_open(self, frame: Open, now: float) -> None:
         stream_id = frame.stream_id
         if self.side is Side.GATEWAY:
             self._reset(stream_id, ResetCode.REFUSED, "gateways accept no streams in v1")
@@ -849,8 +902,11 @@ class TunnelProtocol:
             self._reset(stream_id, ResetCode.PROTOCOL_ERROR, "stream id reused or of wrong parity")
         else:
             self._last_peer_stream_id = stream_id
+            direction = speedtest_direction(frame.lease_id)
             if len(self._streams) >= self.config.max_streams:
                 self._reset(stream_id, ResetCode.REFUSED, "too many streams")
+            elif direction is not None:
+                self._accept_test(frame, direction, now)
             elif frame.port not in self._exposed.get(frame.lease_id, ()):
                 self._reset(stream_id, ResetCode.REFUSED, "port not exposed by that lease")
             else:
@@ -864,6 +920,16 @@ class TunnelProtocol:
             self._reset(stream.stream_id, ResetCode.PROTOCOL_ERROR, "DATA after FIN")
         elif len(payload) > stream.recv_credit:
             self._reset(stream.stream_id, ResetCode.FLOW_CONTROL_ERROR, "DATA beyond credit")
+        elif stream.test is not None:
+            # Test bytes are sunk here and credit returned at once, so the sender's window
+            # (not the driver) paces the test, as it paces any stream.
+            problem = stream.test.receive(len(payload))
+            if problem:
+                self._reset(stream.stream_id, ResetCode.PROTOCOL_ERROR, problem)
+                return
+            stream.recv_credit -= len(payload)
+            stream.unconsumed += len(payload)
+            self._grant(stream, len(payload))
         else:
             stream.recv_credit -= len(payload)
             stream.unconsumed += len(payload)
@@ -874,12 +940,19 @@ class TunnelProtocol:
         if not stream.accepted:
             return
         buffer = stream.buffer
+        header = bytes((FrameKind.DATA,)) + stream.stream_id.to_bytes(HEADER_SIZE - 1, "big")
         while buffer and stream.send_credit > 0:
             size = min(len(buffer), stream.send_credit, MAX_DATA)
-            header = bytes((FrameKind.DATA,)) + stream.stream_id.to_bytes(HEADER_SIZE - 1, "big")
             self._outgoing.append(header + buffer[:size])
             del buffer[:size]
             stream.send_credit -= size
+        test = stream.test
+        while test is not None and test.unsent and stream.send_credit > 0:
+            payload = test.chunk(stream.send_credit, MAX_DATA)
+            self._outgoing.append(header + payload)
+            stream.send_credit -= len(payload)
+        if test is not None and test.unsent:
+            return
         if stream.fin_queued and not buffer and not stream.fin_sent:
             self._outgoing.append(Fin(stream.stream_id).encode())
             stream.fin_sent = True
@@ -895,11 +968,59 @@ class TunnelProtocol:
             return None
         return self._streams.get(stream_id)
 
+    def _app_stream(self, stream_id: int) -> _Stream | None:
+        """A live stream the driver may move bytes on: test streams are the protocol's own."""
+        stream = self._live_stream(stream_id)
+        return stream if stream is not None and stream.test is None else None
+
     def _reset(self, stream_id: int, code: ResetCode, reason: str) -> None:
         """Reset a stream because of the peer: tell the peer, and the driver if it knew it."""
         self._outgoing.append(Reset(stream_id, code, reason).encode())
         self._drop(stream_id, code, reason, by_peer=False)
 
     def _drop(self, stream_id: int, code: int, reason: str, *, by_peer: bool) -> None:
-        if self._streams.pop(stream_id, None) is not None:
-            self._events.append(StreamReset(stream_id, code, reason, by_peer))
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None:
+            self._events.append(self._gone(stream, code, reason, by_peer))
+
+    @staticmethod
+    def _gone(stream: _Stream, code: int, reason: str, by_peer: bool) -> Event:
+        """The event for a stream that ended abnormally: a failed test, or a reset stream."""
+        test = stream.test
+        if test is None:
+            return StreamReset(stream.stream_id, code, reason, by_peer)
+        who = "the peer" if by_peer else "this end"
+        failure = f"reset by {who}: {reason}" if reason else f"reset by {who} (code {code})"
+        return SpeedtestDone(stream.stream_id, test.direction, test.moved, 0.0, failure)
+
+    # ---- Private: speed tests (PROTOCOL.md §14) --------------------------------------------------
+
+    def _accept_test(self, frame: Open, direction: str, now: float) -> None:
+        """Node: a test stream for a ``speedtest_request`` we sent; handled here, never
+        connected anywhere."""
+        nbytes = self._test_requests.pop(direction, None)
+        if nbytes is None:
+            self._reset(frame.stream_id, ResetCode.REFUSED, "no speed test was requested")
+            return
+        stream = _Stream(frame.stream_id, frame.lease_id, frame.port, local=False)
+        stream.test = SpeedtestTransfer(direction, nbytes, sending=direction == UP, started=now)
+        stream.accepted = True
+        stream.fin_queued = stream.test.sending
+        stream.send_credit = frame.initial_window
+        stream.recv_credit = self.config.initial_window
+        self._streams[frame.stream_id] = stream
+        self._outgoing.append(Accept(frame.stream_id, self.config.initial_window).encode())
+        self._flush(stream, notify=False)
+
+    def _finish_test(self, stream: _Stream, test: SpeedtestTransfer, now: float) -> None:
+        """The peer's FIN on a test stream: the receiver answers with its own FIN; either way
+        the test is over, complete or not."""
+        problem = test.finished_early(stream.fin_sent)
+        if problem:
+            self._reset(stream.stream_id, ResetCode.PROTOCOL_ERROR, problem)
+            return
+        if not stream.fin_sent:
+            self._outgoing.append(Fin(stream.stream_id).encode())
+        del self._streams[stream.stream_id]
+        seconds = now - test.started
+        self._events.append(SpeedtestDone(stream.stream_id, test.direction, test.moved, seconds))

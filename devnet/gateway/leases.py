@@ -12,6 +12,10 @@ Reconciliation at login (the node announces every lease it still runs):
 - announced, but closed or failed here (the gateway ended it while the node was away):
   ``close``;
 - active here but not announced: the node lost it; it is marked failed, ``lost by the node``.
+
+A node that stays away longer than the gateway's grace loses its active leases
+(:meth:`LeaseBook.expire`, state ``lost``): their public ports go back to the pool, and if the
+node comes back after all, it is told to ``close`` them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from gateway_client.messages import LEASE_RUNNING, LeaseAction, LeaseAnnouncemen
 __all__ = [
     "CLOSED",
     "FAILED",
+    "LOST",
     "LOST_REASON",
     "MAX_ACTIVE_LEASES",
     "MAX_ENDED_LEASES",
@@ -39,7 +44,9 @@ __all__ = [
 
 CLOSED = "closed"
 FAILED = "failed"
-TERMINAL_STATES = frozenset({CLOSED, FAILED})
+LOST = "lost"
+"""The node stayed disconnected longer than the gateway's lease grace."""
+TERMINAL_STATES = frozenset({CLOSED, FAILED, LOST})
 """States a lease never leaves; its ports are released."""
 
 LOST_REASON = "lost by the node"
@@ -198,6 +205,25 @@ class LeaseBook:
         for lease in ended:
             self._end(lease, FAILED, reason)
         return ended
+
+    def expire(self, node: str, reason: str) -> list[Lease]:
+        """Mark every active lease of ``node`` lost (it stayed away past the grace).
+
+        Returns:
+            The leases just ended (release their public ports).
+        """
+        ended = [lease for lease in self.of(node) if lease.active]
+        for lease in ended:
+            self._end(lease, LOST, reason)
+        return ended
+
+    def nodes_with_active_leases(self) -> list[str]:
+        """Addresses (as recorded) of the nodes holding at least one active lease."""
+        return [
+            next(iter(leases.values())).node
+            for leases in self._nodes.values()
+            if any(lease.active for lease in leases.values())
+        ]
 
     def meter(self, node: str, traffic: Mapping[str, Traffic], meter: TrafficMeter) -> None:
         """Add what ``traffic`` (one gateway-side connection's counters) carried since the last

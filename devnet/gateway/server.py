@@ -26,8 +26,9 @@ from websockets.typing import Subprotocol
 import fizz_app
 from fizz_app.core.atomic import write_atomic
 from fizz_app.core.chain import AsyncChainClient
+from fizz_app.core.requirements import bandwidth_bucket
 from gateway_client.client import MAX_WS_MESSAGE, Connection
-from gateway_client.exceptions import CloseCode, InvalidState, StreamLimitError
+from gateway_client.exceptions import CloseCode, InvalidState, ResetCode, StreamLimitError
 from gateway_client.messages import (
     SUBPROTOCOL,
     Capacity,
@@ -41,6 +42,7 @@ from gateway_client.messages import (
     Prices,
     Side,
     SpeedtestRequest,
+    SpeedtestResult,
     Usage,
 )
 from gateway_client.protocol import (
@@ -48,9 +50,18 @@ from gateway_client.protocol import (
     Event,
     LoginReceived,
     SessionClosing,
+    SpeedtestDone,
     State,
     TunnelConfig,
     TunnelProtocol,
+)
+from gateway_client.speedtest import (
+    DOWN,
+    NOTICE_SPEEDTEST_BUSY,
+    NOTICE_SPEEDTEST_FAILED,
+    NOTICE_SPEEDTEST_TOO_LARGE,
+    UP,
+    mbps,
 )
 
 from .auth import AuthRefused, LoginVerifier
@@ -61,10 +72,13 @@ from .sessions import Session, SessionRegistry
 from .tls import Certificate, limit_tls_read_buffer
 
 __all__ = [
+    "WILDCARD_HOSTS",
+    "public_host_for",
     "NOTICE_LEASE_LIMIT",
-    "NOTICE_NOT_IMPLEMENTED",
     "NOTICE_NO_PUBLIC_PORT",
-    "SPEEDTEST_NOT_IMPLEMENTED",
+    "LEASE_GRACE_S",
+    "SPEEDTEST_MAX_BYTES",
+    "SPEEDTEST_TIMEOUT_S",
     "GatewayServer",
 ]
 
@@ -74,13 +88,18 @@ NOTICE_NO_PUBLIC_PORT = 503
 """``error`` notice code: no public port was free for an exposed port (it stays unpublished)."""
 NOTICE_LEASE_LIMIT = 429
 """``error`` notice code: the node reported more active leases than the gateway keeps."""
-NOTICE_NOT_IMPLEMENTED = 501
-"""``error`` notice code: the request is valid but this gateway does not serve it."""
 
-SPEEDTEST_NOT_IMPLEMENTED = "speed test not implemented by this gateway yet"
-"""The answer to ``speedtest_request``: the protocol has no way to move test bytes between the
-node and the gateway (streams only reach lease ports), and the session's own traffic measures
-demand, not capacity, so no honest figure can be given."""
+SPEEDTEST_MAX_BYTES = 64 * 1024 * 1024
+"""Most test bytes one ``speedtest_request`` may ask for (larger: notice 413). At 10 Mbit/s
+this is about a minute, which bounds what one node can take of the gateway's own link."""
+
+LEASE_GRACE_S = 300.0
+"""How long a node may stay disconnected before its active leases are lost (public ports
+released). Long enough for a laptop to change networks or reboot; short enough that a node
+that is gone for good does not hold public ports for long."""
+
+SPEEDTEST_TIMEOUT_S = 60.0
+"""A speed test still running after this is reset and answered with notice 502."""
 
 SHUTDOWN_GRACE_S = 10.0
 """How long :meth:`GatewayServer.stop` waits for sessions to finish their closing handshake."""
@@ -90,6 +109,30 @@ STATE_FORMAT = 1
 
 HOUSEKEEPING_S = 1.0
 """Interval of metering live sessions and saving the state file when it changed."""
+
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
+"""Bind addresses meaning "every interface": nobody can dial them, so they are never
+published."""
+
+
+def public_host_for(host: str, public_host: str | None) -> str:
+    """The address the gateway publishes (its URL, public lease ports, on chain).
+
+    ``public_host`` when given, else the bind ``host``. A wildcard bind (``0.0.0.0``, ``::``)
+    with no public host is refused rather than guessed: a machine's "primary" address is often
+    a private one behind NAT, and publishing it would send every node and tenant to a dead end.
+
+    Raises:
+        ValueError: a wildcard bind without ``public_host``, or a wildcard ``public_host``.
+    """
+    chosen = host if public_host is None else public_host.strip()
+    if chosen in WILDCARD_HOSTS:
+        raise ValueError(
+            f"the gateway listens on every address ({host or '*'}), which nobody can dial: "
+            "name the address nodes and tenants reach it at (public_host)"
+        )
+    return chosen
+
 
 _REFUSALS_THAT_END_LEASES = frozenset({CloseCode.NOT_REGISTERED, CloseCode.NOT_LINKED})
 """Refusals after which the node's leases here are void. Only these: the signature was valid,
@@ -103,6 +146,9 @@ class GatewayServer:
         chain: reads registrations and links.
         gateway_id: this gateway's provider id in ProviderRegistry.
         host, port: where the WebSocket (and ``/status``) listens; port 0 picks a free one.
+        public_host: the address nodes and tenants dial, used in everything the gateway
+            publishes (:attr:`url`, public lease port addresses, ``/status``); the bind
+            ``host`` by default, required when that is a wildcard (:func:`public_host_for`).
         public_ports: the range public lease ports are assigned from.
         certificate: serve ``wss://`` with it; ``None`` serves ``ws://``.
         config: protocol limits and timers of each session.
@@ -115,6 +161,11 @@ class GatewayServer:
             :mod:`devnet.gateway.logins`).
         max_node_ports: public ports one node may hold over all its leases, so that one node
             cannot take the whole range from the others.
+        speedtest_max_bytes, speedtest_timeout: the largest speed test served, and how long
+            one may run (PROTOCOL.md §14).
+        lease_grace: seconds a node may stay disconnected before its active leases are marked
+            ``lost`` and their public ports released (counted from the end of its session, or
+            from the gateway's start for leases restored from the state file).
     """
 
     def __init__(
@@ -124,6 +175,7 @@ class GatewayServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        public_host: str | None = None,
         public_ports: range = DEFAULT_PUBLIC_PORTS,
         certificate: Certificate | None = None,
         config: TunnelConfig | None = None,
@@ -133,10 +185,14 @@ class GatewayServer:
         login_workers: int = 2,
         login_queue: int = 256,
         max_node_ports: int = 16,
+        speedtest_max_bytes: int = SPEEDTEST_MAX_BYTES,
+        speedtest_timeout: float = SPEEDTEST_TIMEOUT_S,
+        lease_grace: float = LEASE_GRACE_S,
     ) -> None:
         self.chain = chain
         self.gateway_id = gateway_id
         self.host = host
+        self.public_host = public_host_for(host, public_host)
         self.requested_port = port
         self.certificate = certificate
         self.config = config if config is not None else TunnelConfig()
@@ -144,6 +200,12 @@ class GatewayServer:
         self.verifier = verifier if verifier is not None else LoginVerifier(chain, gateway_id)
         self.backlog = backlog
         self.max_node_ports = max_node_ports
+        self.speedtest_max_bytes = speedtest_max_bytes
+        self.speedtest_timeout = speedtest_timeout
+        if lease_grace < 0:
+            raise ValueError("lease_grace must be >= 0 seconds")
+        self.lease_grace = lease_grace
+        self._away: dict[str, tuple[str, float]] = {}  # node lowercase -> (address, since)
         self.sessions = SessionRegistry()
         self.leases = LeaseBook()
         self.ports = PublicPorts(host, public_ports, self._open_public)
@@ -176,10 +238,10 @@ class GatewayServer:
 
     @property
     def url(self) -> str:
-        """Where nodes connect: ``wss://host:port`` with a certificate, ``ws://`` without."""
+        """Where nodes connect (published on chain): ``wss://public_host:port`` with a
+        certificate, ``ws://`` without."""
         scheme = "wss" if self.certificate is not None else "ws"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return f"{scheme}://{_host_port(self.public_host, self.port)}"
 
     async def start(self) -> None:
         """Listen for nodes, and reopen the public ports of running leases."""
@@ -202,6 +264,11 @@ class GatewayServer:
             backlog=self.backlog,
         )
         self._bound_port = int(self._server.sockets[0].getsockname()[1])
+        # Every node with active leases is away until it logs in (again); its grace runs.
+        now = time.monotonic()
+        for node in self.leases.nodes_with_active_leases():
+            if self.sessions.open_session(node) is None:
+                self._away.setdefault(node.lower(), (node, now))
         # Listen again on the ports of leases that were running: their public ports stay
         # theirs, and connections are refused at once until the node is back.
         for lease in self.leases:
@@ -244,6 +311,7 @@ class GatewayServer:
             "cluster": {"inventory": {"available": {"nodes": nodes}}},
             "gateway": {
                 "id": self.gateway_id,
+                "host": self.public_host,
                 "sessions": len(self.sessions),
                 "version": fizz_app.__version__,
             },
@@ -303,8 +371,11 @@ class GatewayServer:
         meter = self._meters.pop(connection)
         if session is None:
             return
+        if session.speedtest_timer is not None:
+            session.speedtest_timer.cancel()
         self.leases.meter(session.address, connection.traffic, meter)
-        self.sessions.remove(session)
+        if self.sessions.remove(session):  # not replaced by a newer session: the node left
+            self._away[session.address.lower()] = (session.address, time.monotonic())
 
     async def _on_event(self, connection: Connection, event: Event) -> None:
         try:
@@ -314,6 +385,10 @@ class GatewayServer:
                 session = self._connections.get(connection)
                 if session is not None:
                     await self._control(session, event.message)
+            elif isinstance(event, SpeedtestDone):
+                session = self._connections.get(connection)
+                if session is not None:
+                    self._finish_speedtest(session, event)
             elif isinstance(event, SessionClosing):
                 session = self._connections.get(connection)
                 who = session.address if session is not None else "a node (not logged in)"
@@ -355,6 +430,7 @@ class GatewayServer:
         connection.wake()
         self._connections[connection] = session
         self._unverified.discard(connection)
+        self._away.pop(node.address.lower(), None)
         log.info("node %s (fizz %d) logged in", node.address, node.fizz_id)
         for lease in lost:
             log.info("lease %s of %s lost by the node", lease.lease_id, node.address)
@@ -377,7 +453,7 @@ class GatewayServer:
             if self.leases.get(session.address, message.lease_id) is not None:
                 session.usage[message.lease_id] = message
         elif isinstance(message, SpeedtestRequest):
-            self._notice(session, NOTICE_NOT_IMPLEMENTED, SPEEDTEST_NOT_IMPLEMENTED)
+            self._start_speedtest(session, message)
         elif isinstance(message, ErrorNotice):
             log.warning("node %s notice %d: %s", session.address, message.code, message.message)
         elif isinstance(message, LeaseAccept | LeaseReject | LeaseLogs):
@@ -439,6 +515,66 @@ class GatewayServer:
                     if session is not None:
                         session.unpublished.discard((lease.lease_id, port))
 
+    # ---- Speed tests (PROTOCOL.md §14)
+
+    def _start_speedtest(self, session: Session, request: SpeedtestRequest) -> None:
+        if session.speedtest is not None:
+            self._notice(session, NOTICE_SPEEDTEST_BUSY, "a speed test is already running")
+            return
+        if request.nbytes > self.speedtest_max_bytes:
+            self._notice(
+                session,
+                NOTICE_SPEEDTEST_TOO_LARGE,
+                f"{request.nbytes} test bytes asked; this gateway moves at most "
+                f"{self.speedtest_max_bytes} per test",
+            )
+            return
+        protocol = session.connection.protocol
+        try:
+            stream_id = protocol.open_speedtest(request.direction, request.nbytes, time.monotonic())
+        except (StreamLimitError, InvalidState) as error:
+            self._notice(session, NOTICE_SPEEDTEST_FAILED, f"no test stream: {error}")
+            return
+        session.connection.wake()
+        session.speedtest = stream_id
+        session.speedtest_timer = asyncio.get_running_loop().call_later(
+            self.speedtest_timeout, self._speedtest_timed_out, session, stream_id
+        )
+
+    def _speedtest_timed_out(self, session: Session, stream_id: int) -> None:
+        if session.speedtest != stream_id:
+            return
+        session.speedtest = session.speedtest_timer = None
+        session.connection.protocol.reset_stream(stream_id, ResetCode.CANCELLED, "too slow")
+        session.connection.wake()
+        text = f"the speed test did not finish in {self.speedtest_timeout:g} s"
+        self._notice(session, NOTICE_SPEEDTEST_FAILED, text)
+
+    def _finish_speedtest(self, session: Session, done: SpeedtestDone) -> None:
+        if session.speedtest != done.stream_id:
+            return
+        if session.speedtest_timer is not None:
+            session.speedtest_timer.cancel()
+        session.speedtest = session.speedtest_timer = None
+        if not done.ok:
+            text = f"the {done.direction} speed test failed: {done.failure}"
+            self._notice(session, NOTICE_SPEEDTEST_FAILED, text)
+            return
+        session.bandwidth[done.direction] = round(mbps(done.nbytes, done.seconds), 3)
+        log.info("node %s %s: %.1f Mbit/s", session.address, done.direction,
+                 session.bandwidth[done.direction])  # fmt: skip
+        if session.is_open:
+            session.connection.send_control(
+                SpeedtestResult(
+                    down_mbps=session.bandwidth.get(DOWN, 0.0),
+                    up_mbps=session.bandwidth.get(UP, 0.0),
+                    bucket=_bucket(session.bandwidth),
+                    direction=done.direction,
+                    nbytes=done.nbytes,
+                    seconds=done.seconds,
+                )
+            )
+
     def _notice(self, session: Session, code: int, text: str) -> None:
         if session.is_open:
             session.connection.send_control(ErrorNotice(code=code, message=text[:1024]))
@@ -477,19 +613,34 @@ class GatewayServer:
             "node": lease.node.lower().removeprefix("0x"),
             "state": lease.state,
             "reason": lease.reason,
-            "ports": [
-                {"port": port, "public_port": self.ports.assigned(lease.node, lease.lease_id, port)}
-                for port in lease.ports
-            ],
+            "ports": [self._port_entry(lease, port) for port in lease.ports],
             "bytes_in": lease.bytes_in,
             "bytes_out": lease.bytes_out,
         }
+
+    async def _expire_away(self) -> None:
+        """Lose the leases of nodes away longer than the grace, and release their ports."""
+        deadline = time.monotonic() - self.lease_grace
+        for key, (node, since) in list(self._away.items()):
+            if since > deadline:
+                continue
+            del self._away[key]
+            reason = f"the node stayed away for more than {self.lease_grace:g} s"
+            for lease in self.leases.expire(node, reason):
+                log.info("lease %s of %s lost: %s", lease.lease_id, node, reason)
+                await self._sync_ports(lease)
+
+    def _port_entry(self, lease: Lease, port: int) -> dict[str, Any]:
+        public = self.ports.assigned(lease.node, lease.lease_id, port)
+        address = None if public is None else _host_port(self.public_host, public)
+        return {"port": port, "public_port": public, "public_address": address}
 
     async def _housekeep(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_S)
             try:
                 self._meter_all()
+                await self._expire_away()
                 self._save()
             except Exception:
                 log.exception("gateway housekeeping failed")
@@ -529,10 +680,28 @@ class GatewayServer:
         log.info("restored %d leases from %s", len(self.leases), self.state_path)
 
 
+def _host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _bucket(bandwidth: dict[str, float]) -> str:
+    """The network's bucket of down + up, once both were measured (else ``"NA"``)."""
+    if DOWN not in bandwidth or UP not in bandwidth:
+        return "NA"
+    return bandwidth_bucket(bandwidth[DOWN] + bandwidth[UP])
+
+
 def _inventory_entry(session: Session) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": session.name, "fizz_id": session.fizz_id}
     capacity = session.capacity
     if capacity is not None:
         entry.update(capacity.to_obj())
         del entry["type"]
+    if session.bandwidth:
+        entry["speedtest"] = {
+            "down_mbps": session.bandwidth.get(DOWN),
+            "up_mbps": session.bandwidth.get(UP),
+            "bucket": _bucket(session.bandwidth),
+        }
     return entry

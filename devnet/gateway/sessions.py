@@ -13,6 +13,7 @@ another device" rather than take the session back on every reconnect, for ever.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -53,6 +54,12 @@ class Session:
     """The latest ``usage`` report per lease id."""
     unpublished: set[tuple[str, int]] = field(default_factory=set)
     """``(lease id, port)`` pairs the node was told have no public port (told once)."""
+    speedtest: int | None = None
+    """The stream id of the speed test running now (one at a time per session)."""
+    speedtest_timer: asyncio.TimerHandle | None = None
+    """Gives up :attr:`speedtest` if it runs too long."""
+    bandwidth: dict[str, float] = field(default_factory=dict)
+    """Mbit/s measured on this session by direction (``"down"``, ``"up"``)."""
 
     @property
     def name(self) -> str:

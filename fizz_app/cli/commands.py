@@ -10,6 +10,7 @@ import textwrap
 from typing import TextIO
 
 from ..core import paths
+from ..core.bandwidth import with_measurement
 from ..core.checks import CheckStatus, Verdict, check_label
 from ..core.config import SettingsStore
 from ..core.hardware import probe_hardware
@@ -28,6 +29,7 @@ def check(args: argparse.Namespace) -> int:
     settings = SettingsStore(paths.settings_path()).load()
     profile = load_profile(args.profile or settings.effective_profile())
     report = probe_hardware(settings.effective_storage_dir(paths.data_dir()))
+    report = with_measurement(report, paths.data_dir())  # the gateway's last speed test
     verdict = evaluate(report, profile)
     if args.json:
         emit_json({"profile": profile.name, **report.to_dict(), **verdict.to_dict()})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .bandwidth import with_measurement
 from .checks import Verdict
 from .config import Settings, SettingsStore
 from .events import EventBus, HardwareChecked, SettingsChanged, StatusChanged, Subscription
@@ -122,6 +123,7 @@ class Node:
             profile = await asyncio.to_thread(load_profile, settings.effective_profile())
             storage = settings.effective_storage_dir(self._data_dir)
             report = await asyncio.to_thread(self._probe, storage)
+            report = await asyncio.to_thread(with_measurement, report, self._data_dir)
             verdict = evaluate(report, profile)
             self._snapshot = self._snapshot.evolve(
                 hardware=report, verdict=verdict, checked_at=self._clock(), profile=profile.name

@@ -114,9 +114,17 @@ class ContainerEngineInfo:
 
 @dataclass(frozen=True)
 class BandwidthInfo:
+    """Bandwidth as the gateway's speed test measured it (Mbit/s, 10⁶ bits)."""
+
     measured: bool
     download_mbps: float | None = None
     upload_mbps: float | None = None
+    bucket: str | None = None
+    """The network's bucket (``"100mbps"``...) the gateway gave; ``None`` if not known."""
+    measured_at: float | None = None
+    """Unix time of the measurement."""
+    stale: bool = False
+    """Older than a week (:data:`fizz_app.core.bandwidth.STALE_AFTER_S`): measure again."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -411,7 +412,21 @@ def check_bandwidth(bandwidth: BandwidthInfo, profile: Profile) -> CheckResult:
         if bandwidth.upload_mbps and math.isfinite(bandwidth.upload_mbps)
         else 0.0
     )
-    found = f"{_num(down)} Mbit/s down, {_num(up)} Mbit/s up ({bandwidth_bucket(down + up)})"
+    # The gateway's bucket is the network's word; computed here only when it gave none.
+    bucket = (
+        bandwidth.bucket if bandwidth.bucket not in (None, "NA") else bandwidth_bucket(down + up)
+    )
+    found = f"{_num(down)} Mbit/s down, {_num(up)} Mbit/s up ({bucket})"
+    if bandwidth.measured_at is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(bandwidth.measured_at))
+        found += f", measured {when}"
+    if bandwidth.stale:
+        return CheckResult(
+            "bandwidth",
+            CheckStatus.WARN,
+            f"{found}; this measurement is over a week old.",
+            "Start the node: the speed test runs again when it connects to its gateway.",
+        )
     if down < rule.min_download_mbps:
         return CheckResult(
             "bandwidth",

@@ -18,13 +18,14 @@ import asyncio
 import ipaddress
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from gateway_client.backoff import ReconnectPolicy
-from gateway_client.client import Connection, FatalSessionError, NodeClient
+from gateway_client.client import Connection, FatalSessionError, NodeClient, SpeedTestError
 from gateway_client.exceptions import close_message
 from gateway_client.messages import (
     Capacity,
@@ -42,13 +43,17 @@ from gateway_client.protocol import (
     TunnelConfig,
     Welcomed,
 )
+from gateway_client.speedtest import DEFAULT_TEST_BYTES
 
 from .. import __version__
 from .errors import UserFacingError
 from .pinning import pinned_client_context
+from .report import BandwidthInfo
 
 __all__ = [
     "DEFAULT_GATEWAY_PORT",
+    "DEFAULT_TEST_BYTES",
+    "BandwidthTestFailed",
     "GatewayRefused",
     "GatewayLink",
     "LinkState",
@@ -86,6 +91,18 @@ class GatewayRefused(UserFacingError):
         super().__init__(close_message(code), remedies.get(code, ""))
         self.code = code
         self.reason = reason
+
+
+class BandwidthTestFailed(UserFacingError):
+    """The gateway's speed test gave no figure (not connected, the gateway runs none, or it
+    failed or timed out). The last saved measurement, if any, still stands."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            reason,
+            "Check the connection to the gateway and try again later; an older gateway may "
+            "not run speed tests at all.",
+        )
 
 
 def gateway_url(host_uri: str) -> str:
@@ -251,6 +268,39 @@ class GatewayLink:
 
     def stop(self) -> None:
         self._client.stop()
+
+    async def measure_bandwidth(
+        self, nbytes: int = DEFAULT_TEST_BYTES, timeout: float = 60.0
+    ) -> BandwidthInfo:
+        """Run the gateway's speed test (down, then up) on the live session.
+
+        Save the result with :func:`fizz_app.core.bandwidth.save_measurement` so the system
+        check shows it, then :meth:`report_capacity` once the capacity report includes it.
+
+        Args:
+            nbytes: test bytes per direction; ``timeout``: seconds allowed per direction.
+
+        Raises:
+            BandwidthTestFailed: not connected, refused by the gateway, failed or too slow.
+        """
+        try:
+            result = await self._client.speed_test(nbytes, timeout)
+        except SpeedTestError as error:
+            raise BandwidthTestFailed(str(error)) from None
+        log.info(
+            "speed test through gateway %d: %.1f Mbit/s down, %.1f up (%s)",
+            self.provider_id,
+            result.down_mbps,
+            result.up_mbps,
+            result.bucket,
+        )
+        return BandwidthInfo(
+            measured=True,
+            download_mbps=round(result.down_mbps, 1),
+            upload_mbps=round(result.up_mbps, 1),
+            bucket=result.bucket,
+            measured_at=time.time(),
+        )
 
     # ---- Private API
 

@@ -14,10 +14,17 @@ from fizz_app.core.errors import UserFacingError
 from fizz_app.core.hardware import probe_hardware
 from fizz_app.core.offer import capacity_report, offer_from_report
 from fizz_app.core.pinning import PinningError
-from fizz_app.core.tunnel import GatewayLink, capacity_message, gateway_url
+from fizz_app.core.tunnel import (
+    BandwidthTestFailed,
+    GatewayLink,
+    capacity_message,
+    gateway_url,
+)
 from fizz_app.core.wallet import UnlockedWallet
 from gateway_client.backoff import ReconnectPolicy
-from gateway_client.messages import Capacity, encode_message
+from gateway_client.client import Connection
+from gateway_client.messages import Capacity, ErrorNotice, SpeedtestRequest, encode_message
+from gateway_client.protocol import ControlReceived, Event
 from tests.gateway_client.test_client import LoopbackGateway, wait_for
 
 
@@ -105,3 +112,30 @@ async def test_link_pins_the_published_certificate(tmp_path: Path) -> None:
 def test_wss_without_a_published_certificate_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PinningError, match="has not published"):
         _link(8544, "wss", "", tmp_path)
+
+
+class OldGateway(LoopbackGateway):
+    """A v1 gateway from before speed tests: it answers every request with notice 501."""
+
+    async def on_event(self, connection: Connection, event: Event) -> None:
+        await super().on_event(connection, event)
+        if isinstance(event, ControlReceived) and isinstance(event.message, SpeedtestRequest):
+            connection.send_control(ErrorNotice(code=501, message="speed test not implemented"))
+
+
+async def test_bandwidth_from_a_gateway_without_speed_tests_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    gateway = OldGateway()
+    port = await gateway.start()
+    link = _link(port, "ws", "", tmp_path)
+    with pytest.raises(BandwidthTestFailed, match="Not connected"):
+        await link.measure_bandwidth()
+    task = asyncio.create_task(link.run())
+    await wait_for(lambda: link.state.connected)
+    with pytest.raises(BandwidthTestFailed, match="ran no speed test: speed test not impl"):
+        await link.measure_bandwidth(nbytes=1000, timeout=10)
+    assert link.state.connected
+    link.stop()
+    await asyncio.wait_for(task, 10)
+    await gateway.stop()

@@ -22,13 +22,8 @@ from websockets.typing import Subprotocol
 
 from devnet.chain.deploy import deploy_all
 from devnet.gateway.auth import AuthRefused, LoginVerifier, VerifiedNode
-from devnet.gateway.leases import LOST_REASON
-from devnet.gateway.server import (
-    NOTICE_NO_PUBLIC_PORT,
-    NOTICE_NOT_IMPLEMENTED,
-    SPEEDTEST_NOT_IMPLEMENTED,
-    GatewayServer,
-)
+from devnet.gateway.leases import LOST, LOST_REASON
+from devnet.gateway.server import NOTICE_NO_PUBLIC_PORT, GatewayServer
 from devnet.gateway.sessions import REPLACED_REASON
 from devnet.gateway.tls import TLS_READ_BUFFER, self_signed_certificate
 from fizz_app.core.chain import AsyncChainClient, ChainClient
@@ -44,7 +39,6 @@ from gateway_client.messages import (
     LeaseClose,
     LeaseStatus,
     Login,
-    SpeedtestRequest,
     login_message,
 )
 from gateway_client.protocol import (
@@ -135,6 +129,7 @@ async def test_linked_node_is_listed_with_its_capacity(
         assert entry["available"]["cpu"] == 3000
         assert (entry["bandwidth"], entry["os"], entry["arch"]) == ("100;50", "linux", "x86_64")
         assert status["gateway"]["id"] == chain.gateway_id and status["gateway"]["sessions"] == 1
+        assert status["gateway"]["host"] == "127.0.0.1"
         (welcome,) = node.of(Welcomed)
         assert welcome.welcome.fizz_id == registration.fizz_id
         await wait_for(lambda: node.acks >= 2)  # the "health check ack"
@@ -215,7 +210,9 @@ async def test_http_through_a_public_port_is_metered(chain: Chain, gateway: Gate
         public = gateway.ports.assigned(account.address, LEASE, local_port)
         assert public in gateway.ports.range
         before = lease_row(await status_of(gateway.port))
-        assert before["ports"] == [{"port": local_port, "public_port": public}]
+        assert before["ports"] == [
+            {"port": local_port, "public_port": public, "public_address": f"127.0.0.1:{public}"}
+        ]
         assert before["node"] == account.address.lower()[2:] and before["state"] == "running"
         assert public is not None
         code, received = await http_get(public)
@@ -296,7 +293,7 @@ async def test_gateway_restart_keeps_the_public_port(chain: Chain, tmp_path: Pat
             assert gateway.ports.assigned(account.address, LEASE, local_port) == public
             assert (await http_get(public))[1] == body
             row = lease_row(await status_of(gateway.port))
-            assert row["ports"] == [{"port": local_port, "public_port": public}]
+            assert row["ports"][0]["public_port"] == public
     finally:
         await gateway.stop()
         server.close()
@@ -358,6 +355,69 @@ async def test_lease_lifecycle_and_reconciliation(chain: Chain, gateway: Gateway
     server.close()
 
 
+async def test_leases_of_a_node_that_stays_away_are_lost(chain: Chain, tmp_path: Path) -> None:
+    account = chain.register()
+    server, local_port = await http_server(b"x")
+    gateway = make_gateway(chain, tmp_path, lease_grace=0.5)
+    await gateway.start()
+    lease = LeaseAnnouncement(lease_id=LEASE, ports=(local_port,))
+    try:
+        async with running_node(gateway.url, account, leases=[lease]):
+            await wait_for(lambda: gateway.ports.listening(account.address, LEASE, local_port))
+            public = gateway.ports.assigned(account.address, LEASE, local_port)
+            await asyncio.sleep(1.5)  # connected: the grace does not run
+            assert lease_row(await status_of(gateway.port))["state"] == "running"
+
+        async def lost() -> bool:
+            return bool(lease_row(await status_of(gateway.port))["state"] == LOST)
+
+        await wait_until(lost)
+        row = lease_row(await status_of(gateway.port))
+        assert "stayed away for more than 0.5 s" in row["reason"]
+        assert row["ports"] == [{"port": local_port, "public_port": None, "public_address": None}]
+        assert not gateway.ports.of(account.address, LEASE)
+        assert public is not None
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", public)
+        # Back after all: the node is told to close the lease it still runs.
+        async with running_node(gateway.url, account, leases=[lease]) as node:
+            await wait_for(lambda: node.of(Welcomed))
+            decisions = {d.lease_id: d.action for d in node.of(Welcomed)[0].welcome.leases}
+            assert decisions == {LEASE: "close"}
+    finally:
+        await gateway.stop()
+        server.close()
+
+
+async def test_restored_leases_of_a_node_that_never_returns_are_lost(
+    chain: Chain, tmp_path: Path
+) -> None:
+    account = chain.register()
+    gateway = make_gateway(chain, tmp_path)
+    await gateway.start()
+    lease = LeaseAnnouncement(lease_id=LEASE, ports=(5005,))
+    try:
+        async with running_node(gateway.url, account, leases=[lease]):
+            await wait_for(lambda: gateway.ports.listening(account.address, LEASE, 5005))
+    finally:
+        await gateway.stop()
+    # A new gateway process from the saved state; the node never comes back.
+    gateway = make_gateway(chain, tmp_path, lease_grace=0.3, public_ports=gateway.ports.range)
+    await gateway.start()
+    try:
+        assert gateway.ports.listening(account.address, LEASE, 5005)
+        await wait_for(lambda: not gateway.ports.of(account.address, LEASE))
+        book = gateway.leases.get(account.address, LEASE)
+        assert book is not None and book.state == LOST
+    finally:
+        await gateway.stop()
+
+
+async def test_a_negative_lease_grace_is_refused(chain: Chain, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lease_grace"):
+        make_gateway(chain, tmp_path, lease_grace=-1)
+
+
 async def closed_without_reply(reader: asyncio.StreamReader) -> bool:
     """True once the peer closes (FIN or RST) without sending a byte."""
     try:
@@ -371,9 +431,7 @@ def _controls(node: Any, kind: type) -> list[Any]:
 
 
 @pytest.mark.parametrize("limit", ["range", "per node"])
-async def test_speedtest_is_answered_honestly_and_exhausted_ports_are_reported(
-    chain: Chain, tmp_path: Path, limit: str
-) -> None:
+async def test_exhausted_ports_are_reported(chain: Chain, tmp_path: Path, limit: str) -> None:
     account = chain.register()
     if limit == "range":
         gateway = make_gateway(chain, tmp_path, public_ports=free_port_range(1))
@@ -393,16 +451,40 @@ async def test_speedtest_is_answered_honestly_and_exhausted_ports_are_reported(
             rows = {row["lease_id"]: row for row in (await status_of(gateway.port))["leases"]}
             published = {row["ports"][0]["public_port"] for row in rows.values()}
             assert published == {gateway.ports.range.start, None}
-            assert node.client.send_control(SpeedtestRequest(direction="down", nbytes=10**6))
-            await wait_for(lambda: len(_controls(node, ErrorNotice)) == 2)
-            speed = _controls(node, ErrorNotice)[1]
-            assert (speed.code, speed.message) == (
-                NOTICE_NOT_IMPLEMENTED,
-                SPEEDTEST_NOT_IMPLEMENTED,
-            )
             assert node.client.connection is not None
     finally:
         await gateway.stop()
+
+
+# ---- Public host ---------------------------------------------------------------------------------
+
+
+async def test_a_wildcard_bind_publishes_the_public_host(chain: Chain, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="every address"):
+        make_gateway(chain, tmp_path, host="0.0.0.0")
+    with pytest.raises(ValueError, match="every address"):
+        make_gateway(chain, tmp_path, host="127.0.0.1", public_host="::")
+    account = chain.register()
+    server, local_port = await http_server(b"public")
+    gateway = make_gateway(chain, tmp_path, host="0.0.0.0", public_host="127.0.0.1")
+    await gateway.start()
+    lease = LeaseAnnouncement(lease_id=LEASE, ports=(local_port,))
+    try:
+        assert gateway.url == f"ws://127.0.0.1:{gateway.port}"
+        async with running_node(gateway.url, account, leases=[lease]):
+            await wait_for(lambda: gateway.ports.listening(account.address, LEASE, local_port))
+            status = await status_of(gateway.port)
+            assert status["gateway"]["host"] == "127.0.0.1"
+            (entry,) = lease_row(status)["ports"]
+            host, _, port = entry["public_address"].rpartition(":")
+            assert (host, int(port)) == ("127.0.0.1", entry["public_port"])
+            assert (await http_get(int(port), host=host))[1] == b"public"
+    finally:
+        await gateway.stop()
+        server.close()
+    ipv6 = make_gateway(chain, tmp_path, host="::", public_host="2001:db8::1", port=8544)
+    ipv6._bound_port = 8544  # the URL of a gateway that would listen there
+    assert ipv6.url == "ws://[2001:db8::1]:8544"
 
 
 # ---- TLS -----------------------------------------------------------------------------------------

@@ -54,10 +54,24 @@ def test_a_bad_port_range_is_refused(tmp_path: Path) -> None:
     assert "not a port range" in result.stderr
 
 
+def test_a_wildcard_host_needs_a_public_host(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(SCRIPT), "devnet", "gateway", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "listens on every address" in result.stderr and "--public-host" in result.stderr
+
+
 async def test_gateway_publishes_itself_and_serves_pinned_nodes(anvil_chain: Chain) -> None:
     public = free_port_range(4)
     port = free_port_range(1).start
-    args = ["devnet", "gateway", "--port", str(port), "--public-ports"]
+    # Listening everywhere, published at the loopback address nodes here dial.
+    args = ["devnet", "gateway", "--host", "0.0.0.0", "--public-host", "127.0.0.1"]
+    args += ["--port", str(port), "--public-ports"]
     args.append(f"{public.start}-{public.stop - 1}")
     process = await asyncio.create_subprocess_exec(
         str(SCRIPT),
@@ -82,6 +96,7 @@ async def test_gateway_publishes_itself_and_serves_pinned_nodes(anvil_chain: Cha
         status = await asyncio.to_thread(_get_json, url, context)
         assert status["gateway"] == {
             "id": anvil_chain.gateway_id,
+            "host": "127.0.0.1",
             "sessions": 0,
             "version": "0.1.0",
         }

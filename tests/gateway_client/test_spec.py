@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_client import frames, messages, protocol
+from gateway_client import frames, messages, protocol, speedtest
 from gateway_client.exceptions import CloseCode, ResetCode
 from gateway_client.messages import MESSAGE_TYPES, Side
 
@@ -91,3 +91,11 @@ def test_login_text_example_matches_the_builder() -> None:
     template = messages.login_message(7, "0x" + "ab" * 20, "c" * 64, 1700000000)
     placeholders = [line.split(":", 1)[0] for line in block.splitlines()]
     assert placeholders == [line.split(":", 1)[0] for line in template.splitlines()]
+
+
+def test_speedtest_notice_table_and_lease_ids_match() -> None:
+    rows = table_rows("### 14.2 Refusals and failures")
+    assert {int(row[0]) for row in rows} == set(speedtest.SPEEDTEST_NOTICES)
+    for direction in speedtest.DIRECTIONS:
+        assert f"`{speedtest.speedtest_lease_id(direction)}`" in SPEC
+    assert f"`port` field is {speedtest.TEST_PORT} " in SPEC

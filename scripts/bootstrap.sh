@@ -22,6 +22,7 @@ say() { printf '[bootstrap] %s\n' "$*"; }
 #   nodejs npm: only when no npm exists (NodeSource's nodejs bundles npm and conflicts with Debian's)
 #   libegl1 ... fonts-dejavu-core: Qt's offscreen platform for the GUI tests (toolchain.md)
 #   xvfb xauth libx11-xcb1 ... libxcb-xkb1: real Qt windows on a virtual screen (make run without a display)
+#   libxss1 libxtst6: the X11 idle-time probe (core/idle.py, MIT-SCREEN-SAVER) and its test's fake input
 #   dbus dbus-x11 gnome-keyring: a real Secret Service keyring for the wallet tests
 #   openssh-server openssh-client: the ssh -R reverse tunnel the tunnel benchmark compares against
 #   podman runc busybox-static: a real Docker Engine API (served by Podman; runc because crun
@@ -31,6 +32,7 @@ SYSTEM_PACKAGES=(
   libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core
   xvfb xauth libx11-xcb1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
   libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
+  libxss1 libxtst6
   dbus dbus-x11 gnome-keyring
   podman runc busybox-static
   openssh-server openssh-client

@@ -18,7 +18,8 @@ The sandbox, per lease:
   a module that copes with the refusal just goes on.
 * **Time**: each lease has its own wasmtime engine, so ``stop()`` interrupts exactly that job by
   bumping its engine's epoch: the next loop iteration or call traps, however much fuel is left
-  (stop, join and cleanup take about a millisecond). Sleeping (``poll_oneoff``) is served here and cut short by ``stop()`` too.
+  (stop, join and cleanup take about a millisecond). Sleeping (``poll_oneoff``) is served
+  here and cut short by ``stop()`` too.
   Lease deadlines are the lease manager's: it calls ``stop(reason=EndReason.DEADLINE)``.
 * **Storage**: WASI has no quota, so a watcher samples ``/scratch`` every 100 ms and ends the
   job ``FAILED`` once it holds more than ``manifest.storage_bytes`` (a fast writer can overshoot

@@ -39,6 +39,9 @@ def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = subprocess.Popen(
         [podman, "--runtime", "runc", "system", "service", "--time=0", f"unix://{socket_path}"],
         env=env,
+        # conmon drops an "oom" marker file in its working folder when a container is
+        # OOM-killed: keep that out of the checkout.
+        cwd=folder,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,

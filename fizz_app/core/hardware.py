@@ -12,7 +12,6 @@ import logging
 import os
 import platform
 import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from .jobs.engine import EngineUnreachable, connect, container_engine_endpoints
 from .report import (
     BandwidthInfo,
     ContainerEngineInfo,
@@ -288,33 +288,6 @@ def _is_wsl(system: str) -> bool:
 # ---- Container engine ---------------------------------------------------------------------------
 
 
-def container_engine_endpoints() -> list[str]:
-    """Return Docker Engine API endpoints worth trying, most specific first.
-
-    ``DOCKER_HOST`` wins when set; then Docker's and Podman's usual sockets for this user.
-    """
-    host = os.environ.get("DOCKER_HOST", "").strip()
-    if host:
-        return [host]
-    if sys.platform == "win32":
-        return ["npipe:////./pipe/docker_engine", "npipe:////./pipe/podman-machine-default"]
-    candidates = [Path("/var/run/docker.sock"), Path.home() / ".docker/run/docker.sock"]
-    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime_dir:
-        candidates += [Path(runtime_dir) / "docker.sock", Path(runtime_dir) / "podman/podman.sock"]
-    candidates += [Path("/run/podman/podman.sock"), Path("/tmp/podman.sock")]
-    if sys.platform == "darwin":
-        candidates.append(Path.home() / ".colima/default/docker.sock")
-    return [f"unix://{path}" for path in candidates if _is_socket(path)]
-
-
-def _is_socket(path: Path) -> bool:
-    try:
-        return stat.S_ISSOCK(path.stat().st_mode)
-    except OSError:
-        return False
-
-
 def probe_container_engine() -> ContainerEngineInfo:
     """Find a Docker Engine API (Docker, Docker Desktop or Podman) and check that it answers."""
     endpoints = container_engine_endpoints()
@@ -326,38 +299,18 @@ def probe_container_engine() -> ContainerEngineInfo:
             detail="No Docker or Podman API socket found",
             installed=installed,
         )
-    # Imported here: the SDK pulls in requests, which costs start-up time when there is no engine.
-    import docker
-    import docker.errors
-
-    problems: list[str] = []
-    for endpoint in endpoints:
-        if endpoint.startswith("unix://") and not _is_socket(Path(endpoint[len("unix://") :])):
-            problems.append(f"{endpoint} does not exist (is the engine running?)")
-            continue
-        try:
-            client = docker.DockerClient(base_url=endpoint, timeout=ENGINE_TIMEOUT_S)
-        except docker.errors.DockerException as error:
-            problems.append(f"{endpoint} cannot be used: {error}")
-            continue
-        try:
-            if not client.ping():
-                raise docker.errors.APIError("ping did not answer OK")
-            version = client.version()
-        except Exception as error:  # requests/urllib3/socket errors all mean "not answering"
-            problems.append(f"{endpoint} does not answer ({type(error).__name__}: {error})")
-            continue
-        finally:
-            client.close()
-        components = version.get("Components") or [{}]
+    try:
+        connection = connect(timeout=ENGINE_TIMEOUT_S)
+    except EngineUnreachable as error:
         return ContainerEngineInfo(
-            status="ok",
-            endpoint=endpoint,
-            name=str(components[0].get("Name") or "Docker Engine"),
-            version=str(version.get("Version") or "") or None,
-            detail=f"answers at {endpoint}",
-            installed=installed,
+            status="not_answering", endpoint=endpoints[0], detail=str(error), installed=installed
         )
+    connection.client.close()
     return ContainerEngineInfo(
-        status="not_answering", endpoint=endpoints[0], detail=problems[0][:240], installed=installed
+        status="ok",
+        endpoint=connection.endpoint,
+        name=connection.name,
+        version=connection.version,
+        detail=f"answers at {connection.endpoint}",
+        installed=installed,
     )

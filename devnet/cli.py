@@ -251,6 +251,13 @@ def _wallet_address() -> str:
 __all__ += ["USPON_UNIT"]
 
 
+def run_jobs_benchmark(args: argparse.Namespace) -> int:
+    """``fizz-node bench jobs ...``: the same as ``python benchmarks/jobs.py ...``."""
+    from benchmarks.jobs import run
+
+    return run(args)
+
+
 def run_tunnel_benchmark(args: argparse.Namespace) -> int:
     """``fizz-node bench tunnel ...``: the same as ``python benchmarks/tunnel.py ...``."""
     from benchmarks.tunnel import run

@@ -36,6 +36,12 @@ def _benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def _jobs_arguments(parser: argparse.ArgumentParser) -> None:
+    from benchmarks.jobs import add_arguments  # imports the job runtime only when run
+
+    add_arguments(parser)
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``devnet`` command group to ``fizz-node``."""
     bench = sub.add_parser("bench", help="benchmarks (developers); results go in RESULTS.md")
@@ -45,6 +51,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     _benchmark_arguments(tunnel)
     tunnel.set_defaults(handler=_lazy("run_tunnel_benchmark"))
+    jobs = benches.add_parser(
+        "jobs", help="lease start latency (container, wasm) and idle-container overhead"
+    )
+    _jobs_arguments(jobs)
+    jobs.set_defaults(handler=_lazy("run_jobs_benchmark"))
 
     devnet = sub.add_parser("devnet", help="the local development network (developers)")
     actions = devnet.add_subparsers(dest="devnet_command", metavar="ACTION", required=True)

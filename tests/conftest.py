@@ -27,40 +27,19 @@ def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     Skips (saying why) where podman is not installed; ``make test`` installs it on Debian.
     """
-    podman = shutil.which("podman")
-    if podman is None:
+    from devnet.engine.podman import PodmanService, PodmanUnavailable
+
+    if shutil.which("podman") is None:
         pytest.skip("podman is not installed here, so no Docker Engine API can run")
-    folder = tmp_path_factory.mktemp("podman")
-    conf = folder / "containers.conf"
-    # This machine's root lacks CAP_SYS_RESOURCE: keep ulimits below the hard limits.
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n')
-    socket_path = folder / "podman.sock"
-    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-    process = subprocess.Popen(
-        [podman, "--runtime", "runc", "system", "service", "--time=0", f"unix://{socket_path}"],
-        env=env,
-        # conmon drops an "oom" marker file in its working folder when a container is
-        # OOM-killed: keep that out of the checkout.
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    service = PodmanService(tmp_path_factory.mktemp("podman"))
     try:
-        deadline = time.monotonic() + 30
-        while not socket_path.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                pytest.fail(f"podman system service did not start: {err[-500:]}")
-            time.sleep(0.05)
-        yield f"unix://{socket_path}"
+        url = service.__enter__()
+    except PodmanUnavailable as error:
+        pytest.fail(str(error))
+    try:
+        yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        service.stop()
 
 
 # ---- Secret Service (wallet and keyring tests) --------------------------------------------------

@@ -3,57 +3,22 @@ the real Podman service of ``podman_socket`` (nothing is pulled, nothing is fake
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import tarfile
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
+from devnet.engine.images import BusyboxMissing
+from devnet.engine.images import busybox_image as build_busybox_image
 from fizz_app.core.jobs.container import ContainerHandle, ContainerRunner
 from fizz_app.core.jobs.manifest import JobManifest
 from fizz_app.core.jobs.runner import LEASE_LABEL, NODE_LABEL, JobOutcome
 
-BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static: a static binary runs in any rootfs
-APPLETS = (
-    "sh ash httpd sleep cat wget nc dd yes ls echo id grep awk ip head tail timeout touch "
-    "mkdir rm df du mount true false env kill ps trap printf wc sed tr"
-).split()
-IMAGE_REPOSITORY = "localhost/fizz-test-busybox"
-INDEX_HTML = b"<h1>fizz test page</h1>\n"
 MIB = 1024**2
-
-
-def _rootfs_tar() -> bytes:
-    """A minimal root file system: busybox, its applets, an httpd document root. Built with
-    fixed times and owners, so the same busybox always gives the same bytes."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-
-        def add(
-            name: str, kind: bytes, data: bytes = b"", mode: int = 0o755, link: str = ""
-        ) -> None:
-            info = tarfile.TarInfo(name)
-            info.type, info.mode, info.mtime, info.linkname = kind, mode, 0, link
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data else None)
-
-        for folder in ("bin", "etc", "tmp", "scratch", "proc", "sys", "dev", "run", "www", "root"):
-            add(folder, tarfile.DIRTYPE, mode=0o1777 if folder == "tmp" else 0o755)
-        add("bin/busybox", tarfile.REGTYPE, BUSYBOX.read_bytes())
-        for applet in APPLETS:
-            add(f"bin/{applet}", tarfile.SYMTYPE, link="busybox", mode=0o777)
-        add("etc/passwd", tarfile.REGTYPE, b"root:x:0:0:root:/root:/bin/sh\n", mode=0o644)
-        add("etc/group", tarfile.REGTYPE, b"root:x:0:\n", mode=0o644)
-        add("www/index.html", tarfile.REGTYPE, INDEX_HTML, mode=0o644)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -66,25 +31,12 @@ def engine_client(podman_socket: str) -> Iterator[docker.DockerClient]:
 
 @pytest.fixture(scope="session")
 def busybox_image(engine_client: docker.DockerClient) -> str:
-    """Tag of a busybox image imported through the Docker API (reused while its content is
-    the same; never removed, as other test sessions may share the engine's storage)."""
-    if not BUSYBOX.is_file():
-        pytest.skip("no static busybox at /bin/busybox (Debian: apt-get install busybox-static)")
-    data = _rootfs_tar()
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    tag = f"{IMAGE_REPOSITORY}:{digest}"
+    """Tag of the busybox image built on this machine and imported through the Docker API
+    (reused while its content is the same; never removed, other sessions may share it)."""
     try:
-        if engine_client.images.get(tag).labels.get("fizz.test.content") == digest:
-            return tag
-    except docker.errors.ImageNotFound:
-        pass
-    answer = engine_client.api.import_image_from_data(
-        data, changes=[f"LABEL fizz.test.content={digest}"]
-    )
-    image_id = json.loads(answer if isinstance(answer, str) else answer.decode())["id"]
-    # Podman's import ignores the repository and tag it is given: tag it afterwards.
-    engine_client.images.get(image_id).tag(IMAGE_REPOSITORY, digest)
-    return tag
+        return build_busybox_image(engine_client)
+    except BusyboxMissing as error:
+        pytest.skip(str(error))
 
 
 @pytest.fixture

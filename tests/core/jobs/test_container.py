@@ -17,6 +17,7 @@ from typing import Any
 import docker
 import pytest
 
+from devnet.engine.images import INDEX_HTML
 from fizz_app.core.jobs.container import ContainerRunner
 from fizz_app.core.jobs.container_spec import (
     SCRATCH_PATH,
@@ -38,7 +39,6 @@ from fizz_app.core.jobs.runner import (
 )
 
 from .conftest import (
-    INDEX_HTML,
     MIB,
     Output,
     leftovers,

@@ -146,7 +146,7 @@ def test_a_failing_job_is_failed_with_its_exit_code(make_manager: Any) -> None:
     assert (lease.reason, lease.exit_code) == ("the job exited with code 3", 3)
 
 
-def test_a_job_outliving_its_lease_is_killed(make_manager: Any) -> None:
+def test_hostile_wasm_job_outliving_its_lease_is_killed(make_manager: Any) -> None:
     manager, _ = make_manager()
     manager.submit("spin", wasm_job(wasm_modules.SPIN), ends_at=time.time() + 0.5)
     lease = wait_for(manager, "spin", LeaseState.CLOSED, LeaseState.FAILED, timeout=10)
@@ -169,7 +169,7 @@ def test_closing_a_running_lease_stops_it_and_frees_its_capacity(make_manager: A
     wait_for(manager, "b", LeaseState.CLOSED)
 
 
-def test_a_lease_asking_for_more_than_offered_is_refused_and_not_recorded(
+def test_hostile_lease_asking_for_more_than_offered_is_refused_and_not_recorded(
     make_manager: Any,
 ) -> None:
     manager, recorder = make_manager()
@@ -277,6 +277,28 @@ def test_a_container_lease_serves_http_on_loopback_and_leaves_nothing(
     assert leftovers(engine_client, "web1") == []
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_hostile_container_lease_outliving_its_lease_is_killed(
+    make_manager: Any, container_runner: ContainerRunner, busybox_image: str
+) -> None:
+    manager, _ = make_manager(container_runner)
+    job = http_job(busybox_image, args=["trap '' TERM; while true; do sleep 1; done"])
+    manager.submit("overtime", job, ends_at=time.time() + 1.5)
+    lease = wait_for(manager, "overtime", LeaseState.CLOSED, LeaseState.FAILED, timeout=30)
+    assert (lease.state, lease.reason) == (
+        LeaseState.CLOSED,
+        "the lease ended; the job was stopped",
+    )
+
+
+def test_hostile_container_lease_asking_for_more_than_offered_is_refused(
+    make_manager: Any, container_runner: ContainerRunner, busybox_image: str
+) -> None:
+    manager, _ = make_manager(container_runner, offer=Capacity(2000, 32 * MIB, GIB))
+    with pytest.raises(ManifestError, match="64 MiB of memory but this node offers 32 MiB"):
+        manager.submit("greedy", http_job(busybox_image))
+    assert manager.get("greedy") is None
 
 
 def test_a_missing_image_fails_the_lease_with_the_reason(

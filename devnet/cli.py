@@ -156,6 +156,8 @@ def _port_range(text: str) -> range:
 def run_gateway(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UserFacingError("The port must be 1-65535.", "Check --port.")
+    if not 0 <= args.api_port < 65536:
+        raise UserFacingError("The tenant API port must be 0-65535.", "Check --api-port.")
     if not math.isfinite(args.lease_grace) or args.lease_grace < 0:
         raise UserFacingError(
             f"--lease-grace {args.lease_grace:g} is not a number of seconds.",
@@ -189,6 +191,7 @@ def run_gateway(args: argparse.Namespace) -> int:
         deployment.gateway_provider_id,
         host=args.host,
         port=args.port,
+        api_port=args.api_port,
         public_host=public_host,
         lease_grace=args.lease_grace,
         public_ports=public_ports,
@@ -202,10 +205,11 @@ async def _serve_gateway(server: GatewayServer, w3: Web3, deployment: Deployment
     try:
         await server.start()
     except OSError as error:
+        api = server.tenant_api.requested_port if server.tenant_api is not None else None
         raise UserFacingError(
-            f"The gateway cannot listen on {server.host}:{server.requested_port}: "
-            f"{error.strerror or error}.",
-            "Free the port, or pass --port.",
+            f"The gateway cannot listen on {server.host} port {server.requested_port} or "
+            f"tenant API port {api}: {error.strerror or error}.",
+            "Free the ports, or pass --port and --api-port.",
         ) from None
     try:
         certificate = server.certificate.cert_pem if server.certificate is not None else ""
@@ -220,6 +224,7 @@ async def _serve_gateway(server: GatewayServer, w3: Web3, deployment: Deployment
             ) from None
         print(f"Gateway {server.gateway_id} serving nodes at {server.url} (published on chain); "
               f"status at {server.url.replace('ws', 'http', 1)}/status.\n"
+              f"Tenants send manifests to {server.api_url}/deployment/<lease>/manifest.\n"
               f"Public lease ports {server.ports.range.start}-{server.ports.range.stop - 1}. "
               "Press Ctrl-C to stop.", flush=True)  # fmt: skip
         stop = asyncio.Event()

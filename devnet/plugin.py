@@ -11,12 +11,20 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-__all__ = ["add_parsers", "DEFAULT_PORT", "DEFAULT_GATEWAY_PORT", "DEFAULT_PUBLIC_PORTS"]
+__all__ = [
+    "add_parsers",
+    "DEFAULT_API_PORT",
+    "DEFAULT_PORT",
+    "DEFAULT_GATEWAY_PORT",
+    "DEFAULT_PUBLIC_PORTS",
+]
 
 DEFAULT_PORT = 8545
 """The local chain's RPC port."""
 DEFAULT_GATEWAY_PORT = 8544
 """The gateway's WebSocket port (the real network's)."""
+DEFAULT_API_PORT = 8543
+"""The gateway's tenant API port (the real network's)."""
 DEFAULT_PUBLIC_PORTS = "20000-20100"
 """Public lease ports (the real network's range)."""
 
@@ -81,6 +89,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     gateway.add_argument(
         "--port", type=int, default=DEFAULT_GATEWAY_PORT, help="WebSocket port (default 8544)"
+    )
+    gateway.add_argument(
+        "--api-port",
+        type=int,
+        default=DEFAULT_API_PORT,
+        help="tenant API port: manifests, lease status, logs, close (default 8543; 0 picks "
+        "a free one)",
     )
     gateway.add_argument(
         "--public-ports",

@@ -1,5 +1,6 @@
 """The reference gateway: accepts Fizz nodes over the tunnel protocol, checks them on chain,
-and forwards public TCP ports to their leases (``fizz-node devnet gateway``).
+gives them tenants' leases, and forwards public TCP ports to those leases
+(``fizz-node devnet gateway``).
 
 - :mod:`devnet.gateway.server`: :class:`~devnet.gateway.server.GatewayServer`, the WebSocket
   endpoint, ``GET /status`` and ``/healthz``, and the handling of node messages.
@@ -9,4 +10,7 @@ and forwards public TCP ports to their leases (``fizz-node devnet gateway``).
 - :mod:`devnet.gateway.leases`: the lease book (reconciliation, states, byte meters).
 - :mod:`devnet.gateway.ports`: public port assignment and listeners.
 - :mod:`devnet.gateway.tls`: the self-signed certificate nodes pin.
+- :mod:`devnet.gateway.tenant_api`: the tenant HTTP API (manifests, lease status, logs, close).
+- :mod:`devnet.gateway.deployments`: offering leases to nodes and sending their manifests.
+- :mod:`devnet.gateway.chain_leases`: a lease's node, read from ComputeLease on chain.
 """

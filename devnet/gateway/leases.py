@@ -35,6 +35,7 @@ __all__ = [
     "LOST_REASON",
     "MAX_ACTIVE_LEASES",
     "MAX_ENDED_LEASES",
+    "PENDING",
     "TERMINAL_STATES",
     "Lease",
     "LeaseBook",
@@ -42,6 +43,8 @@ __all__ = [
     "TrafficMeter",
 ]
 
+PENDING = "pending"
+"""Given to the node, not running yet (its first ``lease_status`` replaces it)."""
 CLOSED = "closed"
 FAILED = "failed"
 LOST = "lost"
@@ -143,6 +146,12 @@ class LeaseBook:
     def __len__(self) -> int:
         return sum(len(leases) for leases in self._nodes.values())
 
+    def find(self, lease_id: str) -> list[Lease]:
+        """Every node's lease with this id (ids are the tenant's; two nodes may report the same
+        one), active ones first."""
+        found = [leases[lease_id] for leases in self._nodes.values() if lease_id in leases]
+        return sorted(found, key=lambda lease: not lease.active)
+
     # ---- Changes
 
     def reconcile(
@@ -172,6 +181,21 @@ class LeaseBook:
         for lease in lost:
             self._end(lease, FAILED, LOST_REASON)
         return decisions, lost
+
+    def open(self, node: str, lease_id: str, state: str = PENDING) -> Lease:
+        """Record a lease the gateway gave the node (it accepted the offer), or return it
+        unchanged if the node already reported it.
+
+        Raises:
+            LeaseLimitError: a new lease beyond :data:`MAX_ACTIVE_LEASES`.
+            ValueError: the lease already ended here (a new lease needs a new id).
+        """
+        lease = self.get(node, lease_id)
+        if lease is not None:
+            if not lease.active:
+                raise ValueError(f"lease {lease_id} has already ended ({lease.state})")
+            return lease
+        return self._set(node, lease_id, state, (), None)
 
     def update(self, node: str, status: LeaseStatus) -> Lease | None:
         """Apply a ``lease_status``.

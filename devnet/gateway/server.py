@@ -1,5 +1,6 @@
-"""The reference gateway: the WebSocket endpoint nodes log in to, ``GET /status``, and public
-ports carried through the tunnel to the nodes' leases.
+"""The reference gateway: the WebSocket endpoint nodes log in to, ``GET /status``, public
+ports carried through the tunnel to the nodes' leases, and the tenant API that gives nodes
+their leases (:mod:`devnet.gateway.tenant_api`, :mod:`devnet.gateway.deployments`).
 
 One :class:`~gateway_client.client.Connection` per node session. Logins are verified in a task
 of their own (signature, chain) so a slow chain never stalls a connection's reads; every other
@@ -16,6 +17,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +67,13 @@ from gateway_client.speedtest import (
 )
 
 from .auth import AuthRefused, LoginVerifier
+from .chain_leases import ChainLeases
+from .deployments import LOGS_TIMEOUT_S, OFFER_TIMEOUT_S, Deployments
 from .leases import Lease, LeaseBook, LeaseLimitError, TrafficMeter
 from .logins import LoginQueue
 from .ports import DEFAULT_PUBLIC_PORTS, PortsExhausted, PublicPorts
 from .sessions import Session, SessionRegistry
+from .tenant_api import TenantApi
 from .tls import Certificate, limit_tls_read_buffer
 
 __all__ = [
@@ -166,6 +171,10 @@ class GatewayServer:
         lease_grace: seconds a node may stay disconnected before its active leases are marked
             ``lost`` and their public ports released (counted from the end of its session, or
             from the gateway's start for leases restored from the state file).
+        api_port: the tenant API's port (:mod:`devnet.gateway.tenant_api`, on ``host``; the
+            real gateway's is 8543); 0 picks a free one, ``None`` serves no tenant API.
+        offer_timeout, logs_timeout: how long a node has to answer ``lease_offer`` and
+            ``logs_request``.
     """
 
     def __init__(
@@ -188,6 +197,9 @@ class GatewayServer:
         speedtest_max_bytes: int = SPEEDTEST_MAX_BYTES,
         speedtest_timeout: float = SPEEDTEST_TIMEOUT_S,
         lease_grace: float = LEASE_GRACE_S,
+        api_port: int | None = 0,
+        offer_timeout: float = OFFER_TIMEOUT_S,
+        logs_timeout: float = LOGS_TIMEOUT_S,
     ) -> None:
         self.chain = chain
         self.gateway_id = gateway_id
@@ -209,6 +221,27 @@ class GatewayServer:
         self.sessions = SessionRegistry()
         self.leases = LeaseBook()
         self.ports = PublicPorts(host, public_ports, self._open_public)
+        self.deployments = Deployments(
+            sessions=self.sessions,
+            leases=self.leases,
+            ports=self.ports,
+            public_host=self.public_host,
+            gateway_id=gateway_id,
+            chain_leases=ChainLeases(chain),
+            sync_ports=self._sync_ports,
+            offer_timeout=offer_timeout,
+            logs_timeout=logs_timeout,
+        )
+        self.tenant_api = (
+            None
+            if api_port is None
+            else TenantApi(
+                self,
+                host,
+                api_port,
+                ssl_context=None if certificate is None else certificate.server_context(),
+            )
+        )
         self._server: Server | None = None
         self._bound_port: int | None = None
         self._stopping = False
@@ -243,6 +276,20 @@ class GatewayServer:
         scheme = "wss" if self.certificate is not None else "ws"
         return f"{scheme}://{_host_port(self.public_host, self.port)}"
 
+    @property
+    def api_port(self) -> int:
+        """The tenant API's port (bound, once started)."""
+        if self.tenant_api is None:
+            raise RuntimeError("this gateway serves no tenant API")
+        return self.tenant_api.port
+
+    @property
+    def api_url(self) -> str:
+        """Where tenants send manifests: ``https://public_host:api_port`` with a certificate,
+        ``http://`` without."""
+        scheme = "https" if self.certificate is not None else "http"
+        return f"{scheme}://{_host_port(self.public_host, self.api_port)}"
+
     async def start(self) -> None:
         """Listen for nodes, and reopen the public ports of running leases."""
         if self._server is not None:
@@ -264,6 +311,15 @@ class GatewayServer:
             backlog=self.backlog,
         )
         self._bound_port = int(self._server.sockets[0].getsockname()[1])
+        if self.tenant_api is not None:
+            try:
+                await self.tenant_api.start()
+            except OSError:
+                self._server.close()
+                await self._server.wait_closed()
+                self._server = None
+                raise
+        self.deployments.start()
         # Every node with active leases is away until it logs in (again); its grace runs.
         now = time.monotonic()
         for node in self.leases.nodes_with_active_leases():
@@ -284,6 +340,9 @@ class GatewayServer:
         if self._server is None:
             return
         self._stopping = True
+        self.deployments.stop()
+        if self.tenant_api is not None:
+            await self.tenant_api.stop()
         await self.logins.stop()
         for connection in list(self._connections):
             connection.fail(CloseCode.GATEWAY_SHUTDOWN, "gateway shutting down")
@@ -317,6 +376,72 @@ class GatewayServer:
             },
             "leases": leases,
         }
+
+    # ---- Leases for tenants (devnet/gateway/deployments.py)
+
+    async def deploy(
+        self,
+        lease_id: str,
+        services: Sequence[Mapping[str, Any]],
+        *,
+        node: str | None = None,
+        order_id: int = 0,
+        price_per_block: str = "0",
+        timeout: float | None = None,
+    ) -> Lease:
+        """Give lease ``lease_id`` to its node: ``lease_offer``, then on ``lease_accept`` the
+        ``manifest`` with ``services`` (ServiceManifest objects, passed through).
+
+        The node is the chain lease's (a decimal id, looked up in ComputeLease and
+        FizzRegistry; order id and price come from there), else ``node`` (a wallet address).
+        Returns the lease, ``pending`` until the node reports; its ``lease_status`` messages
+        drive it from then on (``running`` with ports publishes public ports).
+
+        Raises:
+            DeploymentError: with the HTTP status and a sentence naming the problem: node not
+                connected (503), rejected with the node's reason (409), no answer within
+                ``timeout`` (default ``offer_timeout``; 504), no such lease (404), bad input
+                (400), manifest over 64 KiB (413).
+        """
+        return await self.deployments.deploy(
+            lease_id,
+            services,
+            node=node,
+            order_id=order_id,
+            price_per_block=price_per_block,
+            timeout=timeout,
+        )
+
+    async def close_lease(
+        self, lease_id: str, reason: str = "closed by the tenant", *, node: str | None = None
+    ) -> Lease:
+        """End the lease: ``lease_close`` to its node (or ``close`` at its next login), public
+        ports released. Idempotent for an ended lease.
+
+        Raises:
+            DeploymentError: 404 unknown lease; 409 the id is on several nodes (pass ``node``).
+        """
+        return await self.deployments.close_lease(lease_id, reason, node=node)
+
+    async def lease_logs(
+        self, lease_id: str, tail: int = 100, *, node: str | None = None
+    ) -> list[str]:
+        """The lease's last ``tail`` log lines from its node (``logs_request``/``lease_logs``).
+
+        Raises:
+            DeploymentError: 404 unknown lease; 503 node not connected; 504 no answer.
+        """
+        return await self.deployments.lease_logs(lease_id, tail, node=node)
+
+    def lease_report(self, lease_id: str, *, node: str | None = None) -> dict[str, Any]:
+        """The tenant's status view of a lease: ``services`` and ``forwarded_ports`` (public
+        host and ports) as the real gateway shapes them, with state, reason and usage.
+
+        Raises:
+            DeploymentError: 404 unknown lease; 409 the id is on several nodes (pass ``node``).
+        """
+        self._meter_all()
+        return self.deployments.report(lease_id, node)
 
     # ---- HTTP
 
@@ -373,6 +498,7 @@ class GatewayServer:
             return
         if session.speedtest_timer is not None:
             session.speedtest_timer.cancel()
+        self.deployments.session_ended(session)
         self.leases.meter(session.address, connection.traffic, meter)
         if self.sessions.remove(session):  # not replaced by a newer session: the node left
             self._away[session.address.lower()] = (session.address, time.monotonic())
@@ -452,13 +578,18 @@ class GatewayServer:
         elif isinstance(message, Usage):
             if self.leases.get(session.address, message.lease_id) is not None:
                 session.usage[message.lease_id] = message
+                self.deployments.usage(session, message)
         elif isinstance(message, SpeedtestRequest):
             self._start_speedtest(session, message)
         elif isinstance(message, ErrorNotice):
             log.warning("node %s notice %d: %s", session.address, message.code, message.message)
-        elif isinstance(message, LeaseAccept | LeaseReject | LeaseLogs):
-            log.debug("node %s sent %s, but this gateway offers no leases", session.address,
-                      message.type)  # fmt: skip
+        elif isinstance(message, LeaseAccept | LeaseReject):
+            if not self.deployments.answer(session, message):
+                log.info("node %s sent %s for lease %s, which is not on offer",
+                         session.address, message.type, message.lease_id)  # fmt: skip
+        elif isinstance(message, LeaseLogs):
+            if not self.deployments.logs(session, message):
+                log.debug("node %s sent logs of %s unasked", session.address, message.lease_id)
 
     async def _lease_status(self, session: Session, status: LeaseStatus) -> None:
         try:
@@ -616,6 +747,7 @@ class GatewayServer:
             "ports": [self._port_entry(lease, port) for port in lease.ports],
             "bytes_in": lease.bytes_in,
             "bytes_out": lease.bytes_out,
+            "usage": self.deployments.usage_of(lease),
         }
 
     async def _expire_away(self) -> None:
@@ -653,6 +785,7 @@ class GatewayServer:
                 "format": STATE_FORMAT,
                 "leases": self.leases.to_json(),
                 "ports": self.ports.to_json(),
+                "deployments": self.deployments.to_json(),
             },
             indent=1,
             sort_keys=True,
@@ -671,11 +804,13 @@ class GatewayServer:
                 raise ValueError(f"state format {data.get('format')!r}")
             self.leases.restore(data["leases"])
             self.ports.restore(data["ports"])
+            self.deployments.restore(data.get("deployments", ()))
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError) as error:
             log.warning("gateway state %s unusable, starting empty: %r", self.state_path, error)
             self.leases.restore(())
+            self.deployments.restore(())
             return
         log.info("restored %d leases from %s", len(self.leases), self.state_path)
 

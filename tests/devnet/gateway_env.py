@@ -8,6 +8,7 @@ import contextlib
 import json
 import random
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -248,3 +249,52 @@ async def http_server(body: bytes) -> tuple[asyncio.Server, int]:
 
     server = await asyncio.start_server(serve_one, "127.0.0.1", 0)
     return server, int(server.sockets[0].getsockname()[1])
+
+
+@dataclass
+class HttpAnswer:
+    """One HTTP response: status, lowercase headers, body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    interim: int = 0
+    """1xx answers that came first (``100 Continue``)."""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    raw: bytes | None = None,
+) -> HttpAnswer:
+    """Send one HTTP/1.1 request (``raw``: exactly these bytes) and read the whole answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ssl_context)
+    try:
+        if raw is None:
+            lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+            if body is not None:
+                lines.append(f"Content-Length: {len(body)}")
+            lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+            raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+        writer.write(raw)
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+    interim = 0
+    while data.startswith(b"HTTP/1.1 1"):  # 100 Continue before the answer
+        data = data.partition(b"\r\n\r\n")[2]
+        interim += 1
+    head, _, content = data.partition(b"\r\n\r\n")
+    first, *rest = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in rest)
+    status = int(first.split(" ", 2)[1])
+    return HttpAnswer(status, {k.lower(): v for k, v in fields.items()}, content, interim)

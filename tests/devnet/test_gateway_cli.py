@@ -68,10 +68,10 @@ def test_a_wildcard_host_needs_a_public_host(tmp_path: Path) -> None:
 
 async def test_gateway_publishes_itself_and_serves_pinned_nodes(anvil_chain: Chain) -> None:
     public = free_port_range(4)
-    port = free_port_range(1).start
+    port, api_port = free_port_range(2)
     # Listening everywhere, published at the loopback address nodes here dial.
     args = ["devnet", "gateway", "--host", "0.0.0.0", "--public-host", "127.0.0.1"]
-    args += ["--port", str(port), "--public-ports"]
+    args += ["--port", str(port), "--api-port", str(api_port), "--public-ports"]
     args.append(f"{public.start}-{public.stop - 1}")
     process = await asyncio.create_subprocess_exec(
         str(SCRIPT),
@@ -100,6 +100,11 @@ async def test_gateway_publishes_itself_and_serves_pinned_nodes(anvil_chain: Cha
             "sessions": 0,
             "version": "0.1.0",
         }
+        # The tenant API answers HTTPS with the same pinned certificate.
+        api_status = await asyncio.to_thread(
+            _get_json, f"https://127.0.0.1:{api_port}/status", context
+        )
+        assert api_status["gateway"] == status["gateway"]
         account = anvil_chain.register()
         async with running_node(published.host_uri, account, ssl_context=context) as node:
             await wait_for(lambda: node.client.connection is not None, timeout=20)

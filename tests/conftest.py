@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 
@@ -40,6 +41,27 @@ def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def engine_client(podman_socket: str) -> Iterator[docker.DockerClient]:
+    """A plain SDK client on the test engine, for looking behind the runner's back."""
+    client = docker.DockerClient(base_url=podman_socket, timeout=60)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(engine_client: docker.DockerClient) -> str:
+    """Tag of the busybox image built on this machine and imported through the Docker API
+    (reused while its content is the same; never removed, other sessions may share it)."""
+    from devnet.engine.images import BusyboxMissing
+    from devnet.engine.images import busybox_image as build_busybox_image
+
+    try:
+        return build_busybox_image(engine_client)
+    except BusyboxMissing as error:
+        pytest.skip(str(error))
 
 
 # ---- Secret Service (wallet and keyring tests) --------------------------------------------------

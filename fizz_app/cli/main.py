@@ -19,7 +19,14 @@ from ..core import paths
 from ..core.config import SettingsStore
 from ..core.errors import SettingsError, UserFacingError
 from ..core.logs import LOG_FILE_NAME, configure_logging
-from . import chain_commands, commands, wallet_commands
+from . import (
+    chain_commands,
+    commands,
+    limits_commands,
+    pricing_commands,
+    run_command,
+    wallet_commands,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -53,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=commands.check)
     wallet_commands.add_parsers(sub)
     chain_commands.add_parsers(sub)
+    pricing_commands.add_parsers(sub)
+    limits_commands.add_parsers(sub)
+    run_command.add_parsers(sub)
     _add_plugins(sub)
     return parser
 

@@ -3,15 +3,21 @@
 Use :class:`SettingsStore`: ``load()`` returns defaults when no file exists yet, migrates older
 schemas, and raises :class:`~fizz_app.core.errors.SettingsError` naming the bad field for a
 hand-edited bad file. A bad file is never overwritten: ``save()`` first moves it aside to
-``settings.invalid-<time>.json``. Every write is atomic.
+``settings.invalid-<time>.json``. Every write is atomic. A running node sees changes other
+processes make through :meth:`SettingsStore.load_if_changed`.
+
+Schema 2 added ``pricing`` (:class:`~fizz_app.core.settings_sections.PricingSettings`) and
+``limits`` (:class:`~fizz_app.core.policy.ResourcePolicy`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,13 +25,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .atomic import write_atomic
 from .errors import SettingsError
+from .offer import offer_from_report
+from .policy import ResourcePolicy, units_offered
+from .pricing import PriceSheet, TierTable
+from .report import HardwareReport
+from .settings_sections import OWN_ERROR_TYPE, PricingSettings
 from .validation import first_problem
 
-__all__ = ["SCHEMA_VERSION", "NodeSettings", "Settings", "SettingsStore"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Fingerprint",
+    "NodeSettings",
+    "PricingSettings",
+    "Settings",
+    "SettingsChange",
+    "SettingsStore",
+]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
 """Version of the settings file this build writes. Bump it and add a migration for every
 change that an older file would not validate against."""
 
@@ -48,7 +67,7 @@ class NodeSettings(_Model):
 class Settings(_Model):
     """Everything the user can set. Immutable: derive a changed copy with ``model_copy``."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     network: str = Field(default="devnet", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     """Network profile: ``devnet`` (local), ``base-sepolia`` or ``base``."""
     rpc_url: str | None = Field(default=None, pattern=r"^(https?|wss?)://[^\s]+$")
@@ -59,6 +78,10 @@ class Settings(_Model):
     """Where lease data goes; ``None`` means ``jobs/`` in the data folder."""
     node: NodeSettings = NodeSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    pricing: PricingSettings = PricingSettings()
+    """Asking prices and accepted tokens."""
+    limits: ResourcePolicy = ResourcePolicy()
+    """What may be rented out, and when (caps, idle-only, battery, schedule...)."""
 
     def effective_profile(self) -> str:
         """The requirement profile to check against: the chosen one, or the network's."""
@@ -69,6 +92,19 @@ class Settings(_Model):
     def effective_storage_dir(self, data_dir: Path) -> Path:
         """The folder that holds lease data."""
         return self.storage_dir if self.storage_dir is not None else data_dir / "jobs"
+
+    def price_sheet(self, report: HardwareReport, table: TierTable) -> PriceSheet:
+        """The prices and units to announce for ``report``'s machine under these settings.
+
+        Units come from :func:`~fizz_app.core.policy.units_offered` (the limits' caps, else
+        the hardware minus the owner's reserve).
+
+        Raises:
+            PricingError: a GPU is offered that has no price (field
+                ``gpu_per_unit_month_usd``): set one, or turn the GPU off in the limits.
+        """
+        units = units_offered(self.limits, report)
+        return self.pricing.sheet(offer_from_report(report), table, units)
 
 
 # ---- Migrations ---------------------------------------------------------------------------------
@@ -84,7 +120,12 @@ def _from_v0(raw: dict[str, Any]) -> dict[str, Any]:
     return migrated
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _from_v0}
+def _from_v1(raw: dict[str, Any]) -> dict[str, Any]:
+    # Schema 1 had no pricing or limits: every v1 value stays, the new sections take defaults.
+    return dict(raw)
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _from_v0, 1: _from_v1}
 
 
 def migrate(raw: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -112,8 +153,40 @@ def migrate(raw: dict[str, Any]) -> tuple[dict[str, Any], int]:
 # ---- Store --------------------------------------------------------------------------------------
 
 
+Fingerprint = tuple[int, int, int]
+"""``(st_mtime_ns, st_size, st_ino)`` of the settings file (:meth:`SettingsStore.fingerprint`)."""
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """What :meth:`SettingsStore.load_if_changed` found in a changed file."""
+
+    fingerprint: Fingerprint | None
+    """Pass this to the next ``load_if_changed`` call (``None``: the file is gone)."""
+    settings: Settings | None
+    """The new settings; ``None`` when the file is bad (then ``error`` says why)."""
+    error: SettingsError | None = None
+    """Why the changed file was refused; keep the current settings and report it."""
+
+
 class SettingsStore:
-    """Loads and saves :class:`Settings` at ``path``."""
+    """Loads and saves :class:`Settings` at ``path``.
+
+    **Live changes.** Several processes share the file: ``fizz-node pricing set`` or the GUI
+    write it (always atomically: write a temp file, then rename it over), and a running node
+    applies what they wrote without restarting. The node polls about once a second::
+
+        change = store.load_if_changed(last)   # cheap: one stat() while nothing changed
+        if change is not None:
+            last = change.fingerprint
+            if change.settings is not None:
+                apply(change.settings)         # re-announce prices, re-evaluate limits
+            else:
+                report(change.error)           # keep running on the previous settings
+
+    Start with ``last = store.fingerprint()`` taken *before* the first ``load()``, so that a
+    write in between is not missed.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -164,6 +237,9 @@ class SettingsStore:
     def update(self, **changes: Any) -> Settings:
         """Load, apply ``changes`` (validated like a loaded file), save, and return the result.
 
+        A change replaces a whole top-level field; use :meth:`update_section` to change some
+        fields of ``pricing``, ``limits`` or ``node``.
+
         Raises:
             SettingsError: a change is invalid (nothing is written) or the file on disk is bad.
         """
@@ -172,6 +248,45 @@ class SettingsStore:
         updated = self._validate(current, source="the new value")
         self.save(updated)
         return updated
+
+    def update_section(self, section: str, **changes: Any) -> Settings:
+        """Change only the named fields of ``section`` (``pricing``, ``limits``, ``node``).
+
+        Raises:
+            SettingsError: a change is invalid, naming it (``limits.idle_minutes``); nothing
+                is written.
+        """
+        current = self.load().model_dump(mode="json")
+        merged = {**current[section], **changes}
+        return self.update(**{section: merged})
+
+    def fingerprint(self) -> Fingerprint | None:
+        """Identify the file's current version with one ``stat()``; ``None`` when it is absent.
+
+        Every save replaces the file (a new inode), so a changed fingerprint means "reload",
+        even within the file system's timestamp granularity.
+        """
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (status.st_mtime_ns, status.st_size, status.st_ino)
+
+    def load_if_changed(self, previous: Fingerprint | None) -> SettingsChange | None:
+        """Reload when the file differs from ``previous``; ``None`` when it does not.
+
+        Never raises for a bad file: the change then carries the error and no settings, and
+        the same bad file is not reported again (its fingerprint is in the change).
+        """
+        current = self.fingerprint()
+        if current == previous:
+            return None
+        try:
+            settings = self.load()
+        except SettingsError as error:
+            return SettingsChange(current, None, error)
+        # load() may have migrated and rewritten the file: remember that version, not ours.
+        return SettingsChange(self.fingerprint(), settings)
 
     # ---- Private API
 
@@ -206,17 +321,30 @@ class SettingsStore:
             return Settings.model_validate(raw)
         except ValidationError as error:
             problem = first_problem(error)
+            problem = replace(problem, message=problem.message.removeprefix("Value error, "))
             field = problem.field
+            # This app's own validators write whole sentences that quote the value already.
+            found = (
+                "" if error.errors()[0]["type"] == OWN_ERROR_TYPE else f" (found {problem.value!r})"
+            )
             if problem.unknown:
                 what = f"has an unknown field {field!r}"
                 hint = "Check its spelling, or remove it."
             else:
-                what = f"has a bad value for {field!r}: {problem.message} (found {problem.value!r})"
+                what = f"has a bad value for {field!r}: {problem.message.rstrip('.')}{found}"
                 hint = _FIX_BY_HAND
-            where = source or f"Settings file {self.path}"
-            untouched = " The file was left untouched." if not source else ""
+            if source:
+                message = f"Refused {field}: {problem.message.rstrip('.')}{found}."
+                if problem.unknown:
+                    message = f"Refused {field}: there is no such setting."
+                raise SettingsError(
+                    message, "Nothing was saved.", path=str(self.path), field=field
+                ) from None
             raise SettingsError(
-                f"{where} {what}.", f"{hint}{untouched}", path=str(self.path), field=field
+                f"Settings file {self.path} {what}.",
+                f"{hint} The file was left untouched.",
+                path=str(self.path),
+                field=field,
             ) from None
 
     def _is_valid_file(self) -> bool:

@@ -27,6 +27,7 @@ __all__ = [
     "StatusChanged",
     "DesiredStateChanged",
     "SettingsChanged",
+    "LeaseChanged",
     "event_from_dict",
     "EventBus",
     "Subscription",
@@ -145,6 +146,15 @@ def _field_types(cls: type[Event]) -> dict[str, Any]:
     import typing
 
     return typing.get_type_hints(cls)
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class LeaseChanged(Event):
+    """A lease moved (``lease`` is :meth:`fizz_app.core.jobs.lease_store.Lease.to_dict`)."""
+
+    type: ClassVar[str] = "lease_changed"
+    lease: dict[str, Any]
 
 
 # ---- Bus ----------------------------------------------------------------------------------------

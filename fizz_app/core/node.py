@@ -7,30 +7,78 @@ Use it as an async context manager on the engine's event loop::
         async with node.subscribe() as events:
             async for event in events:      # numbered; a gap in seq means: re-read snapshot()
                 ...
-        await node.check_hardware()         # an intent
+        await node.start()                  # an intent: go online and take leases
 
-Every dependency is injected; blocking work (settings file, hardware probe) runs in worker
-threads so the loop stays responsive.
+The engine persists what the user asked for (online, paused until a time, offline:
+:mod:`fizz_app.core.desired`) and reconciles towards it: after a restart it goes online again by
+itself, re-adopting the containers of leases that kept running. Going online means: unlock the
+wallet, find the node's registration and gateway on chain, keep the tunnel up
+(:class:`~fizz_app.core.tunnel.GatewayLink`) and answer lease messages through the
+:class:`~fizz_app.core.gateway_desk.GatewayDesk`. A ticker evaluates the owner's policy,
+polls the leases and reports usage. Every dependency is injected; blocking work runs in worker
+threads so heartbeats and front ends never wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from .bandwidth import with_measurement
+from .bandwidth import load_measurement, save_measurement, with_measurement
 from .checks import Verdict
-from .config import Settings, SettingsStore
-from .events import EventBus, HardwareChecked, SettingsChanged, StatusChanged, Subscription
+from .config import Fingerprint, Settings, SettingsStore
+from .desired import Desired, DesiredStore
+from .diagnostics import NodeFacts, diagnose
+from .errors import UserFacingError
+from .events import (
+    DesiredStateChanged,
+    EventBus,
+    HardwareChecked,
+    LeaseChanged,
+    SettingsChanged,
+    StatusChanged,
+    Subscription,
+)
+from .gateway_desk import GatewayDesk
 from .hardware import probe_hardware
+from .idle import collect_facts
+from .jobs.lease_store import Lease, LeaseState, LeaseStore
+from .jobs.leases import LeaseManager
+from .jobs.manifest import Capacity, JobManifest, Runtime
+from .ledger import EarningsLedger
+from .ledger_types import TxStatus
+from .offer import Offer, capacity_report, offer_from_report
+from .online import (
+    OnlineTarget,
+    WalletAccess,
+    ask_per_block,
+    default_chain,
+    default_runners,
+    default_wallets,
+    env_passphrase,
+    find_gateway,
+)
+from .policy import PolicyDecision, PolicyFacts, ResourcePolicy, evaluate, units_offered
+from .pricing import PriceSheet, PricingError, load_tier_table
 from .report import HardwareReport
-from .requirements import evaluate, load_profile
+from .requirements import evaluate as judge_hardware
+from .requirements import load_profile
 from .state import DesiredState, NodeSnapshot, NodeStatus
+from .tunnel import GatewayLink, GatewayRefused
+
+if TYPE_CHECKING:
+    from .chain import AsyncChainClient
+    from .jobs.runner import JobRunner
+    from .wallet import UnlockedWallet
 
 __all__ = ["Node", "HardwareProbe"]
 
@@ -39,9 +87,13 @@ log = logging.getLogger(__name__)
 HardwareProbe = Callable[[Path], HardwareReport]
 """Blocking function that probes the machine, given the lease-data folder."""
 
+_FACTS_EVERY_S = 5.0
+_USAGE_EVERY_S = 10.0
+_RETRY_S = 15.0
+
 
 class Node:
-    """Owns settings, the latest system check, and the node's status.
+    """Owns settings, the system check, the desired state, the gateway link and the leases.
 
     Args:
         store: where settings are loaded from and saved to.
@@ -49,6 +101,14 @@ class Node:
         probe: the hardware probe (the real one by default).
         bus: the event bus (a fresh one by default).
         clock: returns Unix time; injected for tests.
+        wallets: the wallet (the OS keyring or keystore one by default).
+        passphrase: gives the keystore passphrase when the wallet needs one.
+        chain: builds the chain client for the settings (their network by default).
+        runners: builds the job runners, given this installation's instance id.
+        facts: probes idle time, battery, programs, fullscreen (given the GPU temperature).
+        link_options: extra :class:`GatewayLink` arguments (tests shorten timers with them).
+        tick: seconds between the engine's housekeeping rounds.
+        chain_every: seconds between on-chain reward and earnings checks while online.
     """
 
     def __init__(
@@ -59,14 +119,52 @@ class Node:
         probe: HardwareProbe = probe_hardware,
         bus: EventBus | None = None,
         clock: Callable[[], float] = time.time,
+        wallets: WalletAccess | None = None,
+        passphrase: Callable[[], str | None] = env_passphrase,
+        chain: Callable[[Settings], AsyncChainClient] | None = None,
+        runners: Callable[[str], list[JobRunner]] | None = None,
+        facts: Callable[[float | None], PolicyFacts] = collect_facts,
+        link_options: Mapping[str, Any] | None = None,
+        tick: float = 1.0,
+        chain_every: float = 60.0,
     ) -> None:
         self._store = store
         self._data_dir = data_dir
         self._probe = probe
         self._bus = bus or EventBus(clock=clock)
         self._clock = clock
+        self._wallets = wallets
+        self._passphrase = passphrase
+        self._chain_factory = chain or (lambda settings: default_chain(settings, data_dir))
+        self._runner_factory = runners or (lambda instance: default_runners(data_dir, instance))
+        self._facts_probe = facts
+        self._link_options = dict(link_options or {})
+        self._tick = tick
         self._settings = Settings()
+        self._desired_store = DesiredStore(data_dir)
+        self._desired = Desired()
         self._check_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._manager: LeaseManager | None = None
+        self._desk: GatewayDesk | None = None
+        self._link: GatewayLink | None = None
+        self._online_task: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._error: str | None = None
+        self._registered: bool | None = None
+        self._decision: PolicyDecision | None = None
+        self._facts = PolicyFacts()
+        self._facts_at = 0.0
+        self._usage_at = 0.0
+        self._bandwidth_task: asyncio.Task[None] | None = None
+        self._ledger: EarningsLedger | None = None
+        self._online_since: float | None = None
+        self._ledger_at = 0.0
+        self._target: OnlineTarget | None = None
+        self._settings_seen: Fingerprint | None = None
+        self._chain_every = chain_every
+        self._free: Capacity | None = None
+        """What a new lease could get, refreshed each tick (it pings the container engine)."""
         self._snapshot = NodeSnapshot(
             seq=0,
             version=__version__,
@@ -78,25 +176,49 @@ class Node:
             data_dir=str(data_dir),
         )
 
-    # ---- Lifecycle
+    # ---- Lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Node:
-        """Load settings and run the first system check.
+        """Load settings and the desired state, recover leases, run the first system check,
+        and go online again if that is what the user last asked for.
 
         Raises:
             SettingsError: the settings file is bad (it is left untouched).
+            LeaseStoreError: the lease database cannot be opened.
         """
+        self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
         self._settings = await asyncio.to_thread(self._store.load)
+        self._desired = await asyncio.to_thread(self._desired_store.load)
         self._snapshot = self._snapshot.evolve(
-            network=self._settings.network, profile=self._settings.effective_profile()
+            network=self._settings.network,
+            profile=self._settings.effective_profile(),
+            desired=self._desired.state,
+            paused_until=self._desired.paused_until,
         )
         await self.check_hardware()
+        self._ledger = await asyncio.to_thread(
+            EarningsLedger, self._data_dir / "ledger.sqlite3", clock=self._clock
+        )
+        await self._open_leases()
+        self._ticker = asyncio.create_task(self._tick_forever(), name="node-ticker")
+        if self._desired.state is not DesiredState.OFFLINE:
+            self._ensure_online()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Drain: stop taking leases, close the running ones (the gateway is told), log off."""
+        await self._go_offline(stop_jobs=True)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._manager is not None:
+            await asyncio.to_thread(self._manager.shutdown, stop_jobs=True)
+        if self._ledger is not None:
+            await asyncio.to_thread(self._ledger.close)
         self._set_status(NodeStatus.OFFLINE, "Stopped")
 
-    # ---- Front-end contract
+    # ---- Front-end contract -------------------------------------------------------------
 
     def snapshot(self) -> NodeSnapshot:
         """Return the current state; its ``seq`` is the last event it includes."""
@@ -110,7 +232,28 @@ class Node:
     def settings(self) -> Settings:
         return self._settings
 
-    # ---- Intents
+    # ---- Intents ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Go online and take leases (and keep doing so after restarts)."""
+        await self._set_desired(DesiredState.ONLINE, None)
+        self._ensure_online()
+
+    async def stop(self) -> None:
+        """Go offline: close running leases (the gateway is told) and log off."""
+        await self._set_desired(DesiredState.OFFLINE, None)
+        await self._go_offline(stop_jobs=True)
+
+    async def pause(self, seconds: float | None = None) -> None:
+        """Take no new leases for ``seconds`` (until :meth:`resume` when ``None``); running
+        leases go on, and the node stays connected."""
+        until = None if seconds is None else self._clock() + max(0.0, seconds)
+        await self._set_desired(DesiredState.PAUSED, until)
+        self._ensure_online()
+
+    async def resume(self) -> None:
+        """End a pause."""
+        await self.start()
 
     async def check_hardware(self) -> Verdict:
         """Probe the machine, judge it against the settings' profile, publish the result.
@@ -124,7 +267,7 @@ class Node:
             storage = settings.effective_storage_dir(self._data_dir)
             report = await asyncio.to_thread(self._probe, storage)
             report = await asyncio.to_thread(with_measurement, report, self._data_dir)
-            verdict = evaluate(report, profile)
+            verdict = judge_hardware(report, profile)
             self._snapshot = self._snapshot.evolve(
                 hardware=report, verdict=verdict, checked_at=self._clock(), profile=profile.name
             )
@@ -134,18 +277,40 @@ class Node:
                 profile.name,
                 "meets the minimums" if verdict.meets_minimum else "below the minimums",
             )
-            self._set_status(NodeStatus.OFFLINE, f"{verdict.headline()}.")
+            if self._desired.state is DesiredState.OFFLINE:
+                self._set_status(NodeStatus.OFFLINE, f"{verdict.headline()}.")
             return verdict
 
     async def update_settings(self, **changes: Any) -> Settings:
         """Validate and save ``changes`` to the settings, publish them, and re-run the system
-        check when they affect it.
+        check when they affect it. Prices and limits apply at once, without a restart.
 
         Raises:
             SettingsError: a value is invalid (the message names the field); nothing is saved.
         """
         before = self._settings
         self._settings = await asyncio.to_thread(self._store.update, **changes)
+        self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
+        await self._settings_applied(before)
+        return self._settings
+
+    async def _reload_settings(self) -> None:
+        """Apply changes another process saved (``fizz-node pricing set`` beside a running
+        node): one ``stat()`` a tick; a bad file keeps the current settings and is logged."""
+        change = await asyncio.to_thread(self._store.load_if_changed, self._settings_seen)
+        if change is None:
+            return
+        self._settings_seen = change.fingerprint
+        if change.settings is None:
+            log.warning("the settings file changed but cannot be used: %s", change.error)
+            return
+        before, self._settings = self._settings, change.settings
+        log.info("settings changed on disk: applied")
+        await self._settings_applied(before)
+
+    # ---- Settings -----------------------------------------------------------------------
+
+    async def _settings_applied(self, before: Settings) -> None:
         self._snapshot = self._snapshot.evolve(
             network=self._settings.network, profile=self._settings.effective_profile()
         )
@@ -156,9 +321,475 @@ class Node:
         )
         if affects_check:
             await self.check_hardware()
-        return self._settings
+        self._announce()
 
-    # ---- Private API
+    def policy(self) -> ResourcePolicy:
+        """The owner's limits."""
+        return self._settings.limits
+
+    def _offer(self) -> Offer | None:
+        report = self._snapshot.hardware
+        return offer_from_report(report) if report is not None else None
+
+    def price_sheet(self) -> PriceSheet | None:
+        """The prices announced to the gateway (from the settings' pricing, market rates by
+        default); ``None`` before the first system check."""
+        report = self._snapshot.hardware
+        if report is None:
+            return None
+        try:
+            return self._settings.price_sheet(report, load_tier_table())
+        except PricingError as error:
+            log.warning("no prices to announce: %s", error)
+            return None
+
+    def _capacity(self) -> Capacity:
+        """What leases may use in all: the units announced and priced (the owner's caps, or
+        the machine minus a reserve for the owner)."""
+        report = self._snapshot.hardware
+        if report is None:
+            return Capacity(0, 0, 0)
+        units = units_offered(self.policy(), report)
+        return Capacity(
+            cpu_millicores=units.cpu_units * 1000,
+            memory_bytes=units.memory_gb * 1024**3,
+            storage_bytes=units.storage_gb * 1000**3,
+            gpu_units=units.gpu_units,
+            gpu_model=units.gpu_model if units.gpu_units else None,
+            runtimes=frozenset(Runtime),
+        )
+
+    def _capacity_report(self) -> dict[str, Any]:
+        report = self._snapshot.hardware
+        offer = self._offer()
+        if report is None or offer is None:
+            raise UserFacingError("The system check has not run yet.")
+        capacity = self._capacity()
+        offered = Offer(
+            cpu_units=capacity.cpu_millicores // 1000,
+            memory_gb=capacity.memory_bytes // 1024**3,
+            storage_gb=capacity.storage_bytes // 1000**3,
+            gpu_model=offer.gpu_model,
+            gpu_units=capacity.gpu_units,
+            cpu_resource=offer.cpu_resource,
+            gpu_index=offer.gpu_index,
+        )
+        held = self._manager.leases(active_only=True) if self._manager else []
+        in_use = Offer(
+            cpu_units=-(-sum(lease.cpu_millicores for lease in held) // 1000),
+            memory_gb=-(-sum(lease.memory_bytes for lease in held) // 1024**3),
+            storage_gb=-(-sum(lease.storage_bytes for lease in held) // 1000**3),
+            gpu_model=offer.gpu_model,
+            gpu_units=sum(lease.gpu_units for lease in held),
+            cpu_resource=offer.cpu_resource,
+        )
+        measured = load_measurement(self._data_dir)
+        report = dataclasses.replace(report, bandwidth=measured)
+        return capacity_report(
+            offered, report, client_version=__version__, protocol_version="1", in_use=in_use
+        )
+
+    def _announce(self) -> None:
+        """Send prices and capacity to the gateway (after a login or a change)."""
+        sheet = self.price_sheet()
+        fields = sheet.prices_fields() if sheet is not None else None
+        self._snapshot = self._snapshot.evolve(prices=fields)
+        link = self._link
+        if link is None or not link.state.connected:
+            return
+        if fields is not None:
+            link.send_prices(fields)
+        link.report_capacity()
+
+    # ---- Leases -------------------------------------------------------------------------
+
+    async def _open_leases(self) -> None:
+        store = await asyncio.to_thread(LeaseStore, self._data_dir / "leases" / "leases.db")
+        runners = await asyncio.to_thread(self._runner_factory, self._desired.instance_id)
+        desk_holder: list[GatewayDesk] = []
+        loop = asyncio.get_running_loop()
+
+        def changed(lease: Lease) -> None:
+            if desk_holder:
+                desk_holder[0].lease_changed(lease)
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._lease_changed, lease)
+
+        self._manager = LeaseManager(store, runners, offered=self._capacity, on_change=changed)
+        self._desk = GatewayDesk(
+            self._manager,
+            refusal=self._refusal,
+            ask_per_block=self._ask,
+            on_earned=self._earned,
+            clock=self._clock,
+            on_connected=lambda fizz_id: self._announce(),
+        )
+        desk_holder.append(self._desk)
+        report = await asyncio.to_thread(self._manager.recover)
+        if report.adopted or report.lost or report.orphans_removed:
+            log.info(
+                "leases after restart: %d re-adopted, %d lost, %d orphans removed",
+                len(report.adopted),
+                len(report.lost),
+                len(report.orphans_removed),
+            )
+        self._refresh_leases()
+
+    def _lease_changed(self, lease: Lease) -> None:
+        self._bus.publish(LeaseChanged(lease=lease.to_dict()))
+        self._refresh_leases()
+
+    def _refresh_leases(self) -> None:
+        if self._manager is not None:
+            leases = self._manager.leases()[:50]
+            self._snapshot = self._snapshot.evolve(
+                leases=tuple(lease.to_dict() for lease in leases)
+            )
+
+    def _ask(self, job: JobManifest) -> Decimal | None:
+        return ask_per_block(self.price_sheet(), job)
+
+    def _earned(self, lease_id: str, amount: str, token: str) -> None:
+        log.info("lease %s: the gateway credits %s %s so far", lease_id, amount, token)
+        ledger = self._ledger
+        if ledger is None:
+            return
+
+        async def book() -> None:
+            try:
+                await asyncio.to_thread(ledger.record_lease_earnings, lease_id, amount, token)
+            except ValueError as error:  # a malformed notice: keep it out of the books
+                log.warning("earnings notice for lease %s not booked: %s", lease_id, error)
+            await self._refresh_earnings()
+
+        asyncio.create_task(book(), name=f"book-{lease_id}")
+
+    async def _refresh_earnings(self) -> None:
+        ledger = self._ledger
+        if ledger is None:
+            return
+        lifetime = await asyncio.to_thread(ledger.lifetime)
+        checks = await asyncio.to_thread(ledger.latest_reconciliation)
+        self._snapshot = self._snapshot.evolve(
+            earnings={
+                "lifetime": {
+                    token: {
+                        "decimals": total.decimals,
+                        "lease_earnings": str(total.lease_earnings),
+                        "rewards": str(total.rewards),
+                        "claimed": str(total.claimed),
+                        "withdrawn": str(total.withdrawn),
+                    }
+                    for token, total in lifetime.items()
+                },
+                "chain": [check.summary() for check in checks],
+            }
+        )
+
+    async def _book_running(self, now: float) -> None:
+        """Usage of running leases and this session's online time, into the ledger."""
+        ledger, manager = self._ledger, self._manager
+        if ledger is None or manager is None:
+            return
+        running = [
+            lease for lease in manager.leases(active_only=True) if lease.state is LeaseState.RUNNING
+        ]
+
+        def book() -> None:
+            for lease in running:
+                usage = lease.usage
+                ledger.record_usage(
+                    lease.lease_id,
+                    usage.cpu_seconds,
+                    usage.peak_memory_bytes,
+                    usage.bytes_in,
+                    usage.bytes_out,
+                    now,
+                )
+            if self._online_since is not None:
+                ledger.record_online(self._online_since, now)
+
+        await asyncio.to_thread(book)
+        await self._refresh_earnings()
+
+    def _refusal(self) -> str | None:
+        """Why the node takes no new lease now, or ``None``."""
+        desired = self._desired.effective(self._clock())
+        if desired is DesiredState.OFFLINE:
+            return "the node is going offline"
+        if desired is DesiredState.PAUSED:
+            return "the node's owner paused it"
+        decision = self._decision
+        if decision is not None and not decision.accepting:
+            return decision.reason
+        return None
+
+    # ---- Online -------------------------------------------------------------------------
+
+    def _ensure_online(self) -> None:
+        if self._online_task is None or self._online_task.done():
+            self._online_task = asyncio.create_task(self._online(), name="node-online")
+        self._wake.set()
+
+    async def _go_offline(self, *, stop_jobs: bool) -> None:
+        task, self._online_task = self._online_task, None
+        if stop_jobs and self._manager is not None:
+            for lease in self._manager.leases(active_only=True):
+                await asyncio.to_thread(self._manager.close, lease.lease_id)
+            await self._drain_leases(timeout=30.0)
+        if self._link is not None:
+            self._link.stop()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._link = None
+        self._snapshot = self._snapshot.evolve(gateway=None)
+        self._update_status()
+
+    async def _drain_leases(self, timeout: float) -> None:
+        manager = self._manager
+        deadline = time.monotonic() + timeout
+        while manager is not None and manager.leases(active_only=True):
+            if time.monotonic() > deadline:
+                log.warning("leases still closing after %.0f s", timeout)
+                return
+            await asyncio.to_thread(manager.poll)
+            await asyncio.sleep(0.1)
+
+    async def _online(self) -> None:
+        """Stay online while the user wants it; wait and retry after failures."""
+        while self._desired.state is not DesiredState.OFFLINE:
+            try:
+                await self._run_link()
+                return
+            except GatewayRefused as refused:
+                self._error = f"{refused.message} {refused.remedy}".strip()
+            except UserFacingError as error:
+                self._error = str(error)
+                if "not registered" in error.message:
+                    self._registered = False
+            except Exception as error:  # a bug or an unexpected library error: retry later
+                log.exception("going online failed")
+                self._error = f"Going online failed ({type(error).__name__}); retrying."
+            self._link = None
+            self._update_status()
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _RETRY_S)
+
+    async def _run_link(self) -> None:
+        self._error = None
+        self._set_status(NodeStatus.CONNECTING, "Unlocking the wallet and looking up the gateway")
+        if self._wallets is None:
+            self._wallets = await asyncio.to_thread(default_wallets, self._data_dir)
+        settings = self._settings
+        target = await find_gateway(
+            lambda: self._chain_factory(settings), self._wallets, self._passphrase()
+        )
+        self._registered = True
+        assert self._desk is not None
+        self._snapshot = self._snapshot.evolve(wallet_address=target.wallet.address)
+        link = GatewayLink(
+            target.gateway.provider_id,
+            target.gateway.host_uri,
+            target.gateway.certificate,
+            signer=target.wallet,
+            capacity=self._capacity_report,
+            desk=self._desk,
+            instance_id=self._desired.instance_id,
+            **self._link_options,
+        )
+        self._desk.attach(link, asyncio.get_running_loop())
+        self._link = link
+        self._target = target
+        self._update_status()
+        watcher = asyncio.create_task(self._watch_chain(target), name="chain-watch")
+        try:
+            await link.run()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            self._target = None
+            target.wallet.close()
+
+    async def _watch_chain(self, target: OnlineTarget) -> None:
+        """While online, every minute: era rewards and on-chain lease earnings into the
+        ledger (its reconciliation tells the user whether the two agree)."""
+        chain = self._chain_factory(self._settings)
+        registration = target.registration
+        while True:
+            try:
+                rewards = await chain.rewards(target.wallet.address)
+                earnings = await asyncio.to_thread(
+                    chain.client.earnings,
+                    registration.fizz_id,
+                    list(registration.payments_accepted),
+                )
+                if self._ledger is not None:
+                    await asyncio.to_thread(self._ledger.record_rewards, rewards)
+                    await asyncio.to_thread(self._ledger.reconcile, earnings)
+                await self._refresh_earnings()
+            except UserFacingError as error:  # the chain is unreachable: try again later
+                log.info("chain check skipped: %s", error)
+            await asyncio.sleep(self._chain_every)
+
+    async def claim_rewards(self) -> str:
+        """Claim the era rewards on chain (paid in SPON); returns the transaction hash.
+
+        Raises:
+            UserFacingError: no wallet, chain unreachable, nothing to claim (the chain's
+                reason), or not enough gas.
+        """
+        async with self._wallet_and_chain() as (wallet, chain):
+            rewards = await chain.rewards(wallet.address)
+            sent = await chain.claim_rewards(wallet)
+        if self._ledger is not None:
+            await asyncio.to_thread(
+                self._ledger.record_claim,
+                sent.hash,
+                rewards.pending.raw,
+                status=TxStatus.from_receipt(sent.status),
+            )
+            await self._refresh_earnings()
+        return sent.hash
+
+    @contextlib.asynccontextmanager
+    async def _wallet_and_chain(self) -> AsyncIterator[tuple[UnlockedWallet, AsyncChainClient]]:
+        """The live session's wallet, or one unlocked for this action only."""
+        chain = self._chain_factory(self._settings)
+        if self._target is not None:
+            yield self._target.wallet, chain
+            return
+        if self._wallets is None:
+            self._wallets = await asyncio.to_thread(default_wallets, self._data_dir)
+        target = await find_gateway(lambda: chain, self._wallets, self._passphrase())
+        try:
+            yield target.wallet, chain
+        finally:
+            target.wallet.close()
+
+    # ---- Housekeeping -------------------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        while True:
+            try:
+                await self._tick_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep ticking: one bad round must not stop the engine
+                log.exception("engine housekeeping failed")
+            await asyncio.sleep(self._tick)
+
+    async def _tick_once(self) -> None:
+        now = self._clock()
+        if self._desired.state is DesiredState.PAUSED and self._desired.effective(now) is (
+            DesiredState.ONLINE
+        ):
+            await self._set_desired(DesiredState.ONLINE, None)
+        await self._reload_settings()
+        if self._manager is not None:
+            await asyncio.to_thread(self._manager.poll)
+            self._free = await asyncio.to_thread(self._manager.free_capacity)
+        if now - self._facts_at >= _FACTS_EVERY_S:
+            self._facts_at = now
+            self._facts = await asyncio.to_thread(self._facts_probe, None)
+        previous = self._decision
+        self._decision = evaluate(self.policy(), self._facts, datetime.now(), previous)
+        if previous is not None and previous.accepting != self._decision.accepting:
+            log.info("policy: %s", self._decision.reason)
+            self._announce()
+        connected = self._link is not None and self._link.state.connected
+        if connected and self._online_since is None:
+            self._online_since = now
+        elif not connected and self._online_since is not None:
+            if self._ledger is not None:  # close this online interval
+                await asyncio.to_thread(self._ledger.record_online, self._online_since, now)
+            self._online_since = None
+        if self._desk is not None and now - self._usage_at >= _USAGE_EVERY_S:
+            self._usage_at = now
+            self._desk.report_usage()
+            await self._book_running(now)
+        self._maybe_measure_bandwidth()
+        self._update_status()
+
+    def _maybe_measure_bandwidth(self) -> None:
+        link = self._link
+        if link is None or not link.state.connected or self._bandwidth_task is not None:
+            return
+        measured = load_measurement(self._data_dir)
+        if measured.measured and not measured.stale:
+            return
+
+        async def measure() -> None:
+            try:
+                info = await link.measure_bandwidth()
+                await asyncio.to_thread(save_measurement, self._data_dir, info)
+                await self.check_hardware()
+                link.report_capacity()
+            except UserFacingError as error:
+                log.info("speed test: %s", error)
+
+        self._bandwidth_task = asyncio.create_task(measure(), name="speed-test")
+
+    # ---- Status -------------------------------------------------------------------------
+
+    async def _set_desired(self, state: DesiredState, until: float | None) -> None:
+        self._desired = await asyncio.to_thread(
+            self._desired_store.update, self._desired, state=state, paused_until=until
+        )
+        self._snapshot = self._snapshot.evolve(desired=state, paused_until=until)
+        self._bus.publish(DesiredStateChanged(desired=state))
+        self._update_status()
+
+    def _update_status(self) -> None:
+        link = self._link
+        state = link.state if link is not None else None
+        desired = self._desired.effective(self._clock())
+        decision = self._decision
+        connected = bool(state and state.connected)
+        if link is not None and state is not None:
+            gateway: dict[str, Any] | None = {
+                "provider_id": link.provider_id,
+                "url": link.url,
+                "connected": state.connected,
+                "fizz_id": state.fizz_id,
+                "rtt_ms": None if state.last_rtt is None else round(state.last_rtt * 1000, 1),
+                "last_close": state.last_close,
+            }
+        else:
+            gateway = None
+        until = self._desired.paused_until
+        facts = NodeFacts(
+            desired=desired,
+            paused_until_text=(
+                f"until {datetime.fromtimestamp(until):%a %H:%M}" if until is not None else None
+            ),
+            has_wallet=self._error is None or "no wallet" not in self._error,
+            registered=self._registered,
+            error=self._error,
+            connected=connected,
+            policy_reason=None if decision is None or decision.accepting else decision.reason,
+            runtimes_available=self._free is None or bool(self._free.runtimes),
+            container_engine=self._free is None or Runtime.CONTAINER in self._free.runtimes,
+            free_cpu_millicores=1 if self._free is None else self._free.cpu_millicores,
+        )
+        reason, blocking = diagnose(facts)
+        self._snapshot = self._snapshot.evolve(
+            accepting=not blocking, why_no_jobs=reason, gateway=gateway
+        )
+        if desired is DesiredState.OFFLINE:
+            verdict = self._snapshot.verdict
+            self._set_status(NodeStatus.OFFLINE, f"{verdict.headline()}." if verdict else "Stopped")
+        elif self._error:
+            self._set_status(NodeStatus.ERROR, self._error)
+        elif not connected:
+            self._set_status(NodeStatus.CONNECTING, "Connecting to the gateway")
+        elif blocking:
+            self._set_status(NodeStatus.PAUSED, reason)
+        else:
+            self._set_status(NodeStatus.ONLINE, "Online: taking leases")
 
     def _set_status(self, status: NodeStatus, reason: str) -> None:
         if (status, reason) == (self._snapshot.status, self._snapshot.status_reason):

@@ -33,7 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import UserFacingError
 from .jobs.manifest import Capacity
-from .offer import GB, GIB, Offer
+from .offer import GB, GIB, Offer, offer_from_report
+from .pricing import Units, default_units
+from .report import HardwareReport
 from .validation import first_problem
 
 __all__ = [
@@ -50,6 +52,9 @@ __all__ = [
     "next_schedule_start",
     "schedule_end",
     "caps_to_capacity",
+    "units_offered",
+    "parse_schedule",
+    "describe_window",
     "format_duration",
 ]
 
@@ -382,3 +387,108 @@ def caps_to_capacity(policy: ResourcePolicy, offer: Offer) -> Capacity:
         gpu_units=gpu_units,
         gpu_model=offer.gpu_model if gpu_units else None,
     )
+
+
+def units_offered(policy: ResourcePolicy, report: HardwareReport) -> Units:
+    """The units to put up for rent (and price): what the engine announces and the CLI shows.
+
+    Per resource: the owner's cap where one is set (never more than the machine has), else
+    :func:`~fizz_app.core.pricing.default_units` (everything minus a reserve for the owner).
+    ``gpu`` off offers no GPU.
+    """
+    offer = offer_from_report(report)
+    reserve = default_units(report)
+
+    def pick(cap: int | None, present: int, default: int) -> int:
+        return default if cap is None else max(0, min(cap, present))
+
+    return Units(
+        cpu_units=pick(policy.cpu_threads, offer.cpu_units, reserve.cpu_units),
+        memory_gb=pick(policy.memory_gb, offer.memory_gb, reserve.memory_gb),
+        storage_gb=pick(policy.storage_gb, offer.storage_gb, reserve.storage_gb),
+        gpu_units=offer.gpu_units if policy.gpu else 0,
+        gpu_model=offer.gpu_model,
+    )
+
+
+# ---- Schedule text ("mon-fri 18:00-08:00") -----------------------------------------------------
+
+_SCHEDULE_HELP = 'Write "DAYS HH:MM-HH:MM", e.g. "mon-fri 18:00-08:00" or "sat,sun 00:00-24:00".'
+
+
+def _schedule_error(message: str, remedy: str = _SCHEDULE_HELP) -> PolicyError:
+    return PolicyError(message, remedy, field="schedule")
+
+
+_FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _day(name: str) -> int:
+    # "mon", "tues", "monday": any start of a day's full name, three letters or more.
+    for index, full in enumerate(_FULL_DAYS):
+        if len(name) >= 3 and full.startswith(name):
+            return index
+    raise _schedule_error(f"{name!r} is not a day.", "Use mon,tue,... or a range like mon-fri.")
+
+
+def _parse_days(text: str) -> tuple[str, ...]:
+    if text in ("daily", "all"):
+        return DAYS
+    days: set[str] = set()
+    for part in text.split(","):
+        first, dash, last = part.partition("-")
+        start = _day(first)
+        end = _day(last) if dash else start
+        # A range may wrap the week end: fri-mon is fri, sat, sun, mon.
+        days.update(DAYS[(start + i) % 7] for i in range((end - start) % 7 + 1))
+    return tuple(day for day in DAYS if day in days)
+
+
+def _parse_time(text: str, *, end: bool) -> str:
+    hours, colon, minutes = text.partition(":")
+    if colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
+        value = f"{int(hours):02d}:{minutes}"
+        if _TIME.match(value) or (end and value == "24:00"):
+            return value
+    raise _schedule_error(
+        f"{text!r} is not a time of day.", "Write times as HH:MM, 00:00 to 24:00."
+    )
+
+
+def parse_schedule(text: str) -> tuple[ScheduleWindow, ...]:
+    """Parse ``"mon-fri 18:00-08:00; sat,sun 00:00-24:00"`` into windows.
+
+    Days are ``mon``..``sun`` (full names too), lists (``sat,sun``), ranges (``mon-fri``,
+    ``fri-mon`` wraps), or ``daily``; no days means every day. Raises :class:`PolicyError`
+    (``field="schedule"``) quoting the part it could not read.
+    """
+    windows = []
+    for part in (chunk.strip().lower() for chunk in text.split(";")):
+        if not part:
+            continue
+        words = part.split()
+        if len(words) > 2 or "-" not in words[-1] or ":" not in words[-1]:
+            raise _schedule_error(f"{part!r} is not a schedule window.")
+        days = _parse_days(words[0]) if len(words) == 2 else DAYS
+        start_text, _, end_text = words[-1].partition("-")
+        start, end = _parse_time(start_text, end=False), _parse_time(end_text, end=True)
+        windows.append(ScheduleWindow(days=days, start=start, end=end))  # type: ignore[arg-type]
+    if not windows:
+        raise _schedule_error(f"{text!r} holds no schedule window.")
+    return tuple(windows)
+
+
+def describe_window(window: ScheduleWindow) -> str:
+    """A window as :func:`parse_schedule` reads it back: ``mon-fri 18:00-08:00``."""
+    indices = [DAYS.index(day) for day in window.days]
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    if len(runs) > 1 and runs[0][0] == 0 and runs[-1][-1] == len(DAYS) - 1:
+        runs[0] = runs.pop() + runs[0]  # across the week end: fri-mon
+    parts = [DAYS[run[0]] if len(run) == 1 else f"{DAYS[run[0]]}-{DAYS[run[-1]]}" for run in runs]
+    days = "daily" if len(indices) == 7 else ",".join(parts)
+    return f"{days} {window.start}-{window.end}"

@@ -57,6 +57,23 @@ class NodeSnapshot:
     verdict: Verdict | None = None
     checked_at: float | None = None
     """Unix time of the last system check."""
+    accepting: bool = False
+    """Whether the node takes new leases right now."""
+    why_no_jobs: str = ""
+    """The first reason no lease can arrive ("" when accepting): what to fix first."""
+    paused_until: float | None = None
+    """Unix time a pause by the user ends (``None``: not paused, or until resumed)."""
+    wallet_address: str | None = None
+    gateway: dict[str, Any] | None = None
+    """The gateway link: ``provider_id``, ``url``, ``connected``, ``fizz_id``, ``rtt_ms``,
+    ``last_close``; ``None`` while not going online."""
+    leases: tuple[dict[str, Any], ...] = ()
+    """Active and recent leases (:meth:`fizz_app.core.jobs.lease_store.Lease.to_dict`)."""
+    prices: dict[str, Any] | None = None
+    """The prices announced to the gateway (the ``prices`` message's fields)."""
+    earnings: dict[str, Any] | None = None
+    """Lifetime totals per token (base units as strings, with ``decimals``) and the latest
+    reconciliation with the chain, from the earnings ledger."""
 
     def evolve(self, **changes: Any) -> NodeSnapshot:
         """Return a copy with ``changes`` applied."""
@@ -76,6 +93,14 @@ class NodeSnapshot:
             "hardware": None if self.hardware is None else self.hardware.to_dict(),
             "verdict": None if self.verdict is None else self.verdict.to_dict(),
             "checked_at": self.checked_at,
+            "accepting": self.accepting,
+            "why_no_jobs": self.why_no_jobs,
+            "paused_until": self.paused_until,
+            "wallet_address": self.wallet_address,
+            "gateway": self.gateway,
+            "leases": list(self.leases),
+            "prices": self.prices,
+            "earnings": self.earnings,
         }
 
     @classmethod
@@ -95,4 +120,12 @@ class NodeSnapshot:
             hardware=None if hardware is None else HardwareReport.from_dict(hardware),
             verdict=None if verdict is None else Verdict.from_dict(verdict),
             checked_at=data.get("checked_at"),
+            accepting=bool(data.get("accepting", False)),
+            why_no_jobs=str(data.get("why_no_jobs", "")),
+            paused_until=data.get("paused_until"),
+            wallet_address=data.get("wallet_address"),
+            gateway=data.get("gateway"),
+            leases=tuple(data.get("leases") or ()),
+            prices=data.get("prices"),
+            earnings=data.get("earnings"),
         )

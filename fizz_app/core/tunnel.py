@@ -30,10 +30,23 @@ from gateway_client.exceptions import close_message
 from gateway_client.messages import (
     Capacity,
     ClientInfo,
+    Earnings,
+    ErrorNotice,
     GpuInfo,
+    LeaseAccept,
+    LeaseAction,
     LeaseAnnouncement,
+    LeaseClose,
+    LeaseLogs,
+    LeaseOffer,
+    LeaseReject,
+    LeaseStatus,
+    LogsRequest,
+    Manifest,
     Message,
+    Prices,
     Resources,
+    Usage,
 )
 from gateway_client.protocol import (
     ControlReceived,
@@ -51,6 +64,9 @@ from .pinning import pinned_client_context
 from .report import BandwidthInfo
 
 __all__ = [
+    "AnnouncedLease",
+    "LeaseDesk",
+    "OfferedLease",
     "DEFAULT_GATEWAY_PORT",
     "DEFAULT_TEST_BYTES",
     "BandwidthTestFailed",
@@ -74,6 +90,60 @@ class MessageSigner(Protocol):
     def address(self) -> str: ...
 
     def sign_message(self, text: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class OfferedLease:
+    """A gateway's ``lease_offer``: answer through :meth:`LeaseDesk.offered`."""
+
+    lease_id: str
+    order_id: int
+    price_per_block: str
+    """What the tenant pays, in the token's base units per block (a decimal string)."""
+    resources: dict[str, Any]
+    """The service's ``resources`` as the real manifest writes them."""
+
+
+@dataclass(frozen=True)
+class AnnouncedLease:
+    """A lease the node runs, announced at every login so the gateway can reconcile."""
+
+    lease_id: str
+    ports: tuple[int, ...] = ()
+    state: str = "running"
+
+
+class LeaseDesk(Protocol):
+    """The engine's side of the lease conversation; the link calls it for every lease message
+    and turns the answers into protocol messages. Methods must return quickly."""
+
+    def announced(self) -> list[AnnouncedLease]:
+        """The leases to announce at login (resumption)."""
+        ...
+
+    async def connected(self, fizz_id: int) -> None:
+        """A session is open (after every login): resend prices and lease states."""
+        ...
+
+    async def offered(self, offer: OfferedLease) -> str | None:
+        """Accept (``None``) or refuse (the reason, in plain words) a lease."""
+        ...
+
+    async def manifest(self, lease_id: str, services: list[dict[str, Any]]) -> None:
+        """Run the lease's services; report progress with :meth:`GatewayLink.send_status`."""
+        ...
+
+    async def closed_by_gateway(self, lease_id: str, reason: str) -> None:
+        """The gateway ended the lease (or, at login, no longer counts it): stop it."""
+        ...
+
+    def logs(self, lease_id: str, tail: int) -> list[str]:
+        """The lease's last ``tail`` log lines."""
+        ...
+
+    async def earned(self, lease_id: str, amount: str, token: str) -> None:
+        """The gateway credited ``amount`` (cumulative for the lease) in ``token``."""
+        ...
 
 
 class GatewayRefused(UserFacingError):
@@ -205,6 +275,7 @@ class GatewayLink:
         capacity: Callable[[], dict[str, Any]],
         leases: Callable[[], Iterable[LeaseAnnouncement]] = tuple,
         on_message: Callable[[Message], Awaitable[None]] | None = None,
+        desk: LeaseDesk | None = None,
         instance_id: str | None = None,
         policy: ReconnectPolicy | None = None,
         config: TunnelConfig | None = None,
@@ -216,6 +287,15 @@ class GatewayLink:
         self._signer = signer
         self._capacity = capacity
         self._on_message = on_message
+        self._desk = desk
+        if desk is not None:
+
+            def leases() -> list[LeaseAnnouncement]:
+                return [
+                    LeaseAnnouncement(lease_id=lease.lease_id, ports=lease.ports, state=lease.state)
+                    for lease in desk.announced()
+                ]
+
         self._fizz_id: int | None = None
         self._rtt: float | None = None
         self._last_close = ""
@@ -254,6 +334,43 @@ class GatewayLink:
     def report_capacity(self) -> bool:
         """Send the current capacity (after prices, limits or leases changed)."""
         return self.send(capacity_message(self._capacity()))
+
+    def send_prices(self, fields: dict[str, Any]) -> bool:
+        """Announce prices (:meth:`fizz_app.core.pricing.PriceSheet.prices_fields`)."""
+        return self.send(Prices(**fields))
+
+    def send_status(
+        self, lease_id: str, state: str, ports: tuple[int, ...] = (), reason: str | None = None
+    ) -> bool:
+        """Report a lease's state; ``running`` with ``ports`` (127.0.0.1 ports, in the order
+        of the manifest's ``expose`` list) lets the gateway open streams to exactly those."""
+        return self.send(LeaseStatus(lease_id=lease_id, state=state, ports=ports, reason=reason))
+
+    def send_usage(
+        self,
+        lease_id: str,
+        *,
+        cpu_seconds: float,
+        memory_peak_bytes: int,
+        bytes_in: int,
+        bytes_out: int,
+        at: float,
+    ) -> bool:
+        """Report a lease's cumulative use up to ``at`` (Unix time)."""
+        return self.send(
+            Usage(
+                lease_id=lease_id,
+                cpu_seconds=cpu_seconds,
+                memory_peak_bytes=memory_peak_bytes,
+                bytes_in=bytes_in,
+                bytes_out=bytes_out,
+                at=at,
+            )
+        )
+
+    def send_close(self, lease_id: str, reason: str) -> bool:
+        """Tell the gateway the node ended a lease (finished, failed, stopped)."""
+        return self.send(LeaseClose(lease_id=lease_id, reason=reason[:200]))
 
     async def run(self) -> None:
         """Stay connected until :meth:`stop`.
@@ -317,10 +434,51 @@ class GatewayLink:
                 event.welcome.fizz_id,
             )
             connection.send_control(capacity_message(self._capacity()))
+            if self._desk is not None:
+                for decision in event.welcome.leases:
+                    if decision.action is LeaseAction.CLOSE:
+                        await self._desk.closed_by_gateway(
+                            decision.lease_id, "the gateway no longer counts this lease"
+                        )
+                await self._desk.connected(event.welcome.fizz_id)
         elif isinstance(event, HeartbeatAcked):
             self._rtt = event.rtt
         elif isinstance(event, SessionClosing):
             self._last_close = close_message(event.code)
             log.info("gateway session ended: %s (%s)", self._last_close, event.reason)
-        elif isinstance(event, ControlReceived) and self._on_message is not None:
-            await self._on_message(event.message)
+        elif isinstance(event, ControlReceived):
+            if self._desk is not None:
+                await self._to_desk(connection, self._desk, event.message)
+            if self._on_message is not None:
+                await self._on_message(event.message)
+
+    async def _to_desk(self, connection: Connection, desk: LeaseDesk, message: Message) -> None:
+        # A desk bug must cost one lease at most, never the session.
+        try:
+            if isinstance(message, LeaseOffer):
+                offer = OfferedLease(
+                    message.lease_id,
+                    message.order_id,
+                    message.price_per_block,
+                    dict(message.resources),
+                )
+                refusal = await desk.offered(offer)
+                answer: Message = (
+                    LeaseAccept(lease_id=message.lease_id)
+                    if refusal is None
+                    else LeaseReject(lease_id=message.lease_id, reason=refusal[:200])
+                )
+                connection.send_control(answer)
+            elif isinstance(message, Manifest):
+                await desk.manifest(message.lease_id, [dict(s) for s in message.services])
+            elif isinstance(message, LeaseClose):
+                await desk.closed_by_gateway(message.lease_id, message.reason)
+            elif isinstance(message, LogsRequest):
+                lines = desk.logs(message.lease_id, message.tail)
+                connection.send_control(LeaseLogs(lease_id=message.lease_id, lines=tuple(lines)))
+            elif isinstance(message, Earnings):
+                await desk.earned(message.lease_id, message.amount, message.token)
+            elif isinstance(message, ErrorNotice):
+                log.warning("gateway %d says: %s", self.provider_id, message)
+        except Exception:
+            log.exception("handling %s from the gateway failed", message.type)

@@ -17,6 +17,7 @@ from fizz_app.core.events import (
     Event,
     EventBus,
     HardwareChecked,
+    LeaseChanged,
     SettingsChanged,
     StatusChanged,
     event_from_dict,
@@ -41,6 +42,11 @@ def every_event(report: HardwareReport, verdict: Verdict) -> list[Event]:
                 "storage_dir": None,
                 "paused_on_battery": True,
             },
+        ),
+        LeaseChanged(
+            seq=11,
+            at=1_700_000_004.0,
+            lease={"lease_id": "42", "state": "running", "ports": {"8080": 40123}},
         ),
     ]
 

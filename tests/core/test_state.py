@@ -26,6 +26,14 @@ SNAPSHOT_KEYS = {
     "hardware",
     "verdict",
     "checked_at",
+    "accepting",
+    "why_no_jobs",
+    "paused_until",
+    "wallet_address",
+    "gateway",
+    "leases",
+    "prices",
+    "earnings",
 }
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "ManifestError",
     "Capacity",
     "parse_manifest",
+    "parse_resources",
     "check_fits",
     "MAX_WASM_MODULE_BYTES",
 ]
@@ -246,6 +247,17 @@ def _resources(data: Mapping[str, Any]) -> dict[str, Any]:
             if match and str(attribute.get("value", "")).lower() == "true":
                 out["gpu_model"] = match.group(1)
     return out
+
+
+def parse_resources(data: Any) -> JobManifest:
+    """Validate a lease offer's ``resources`` alone (the real manifest's shape) and return a
+    placeholder manifest holding those sizes, for :func:`check_fits` before the manifest comes.
+
+    Raises:
+        ManifestError: as :func:`parse_manifest`, naming ``resources.<field>``.
+    """
+    sizes = _resources(_mapping(data, "resources"))
+    return JobManifest(name="offer", image="", **sizes)
 
 
 def _expose(value: Any) -> tuple[ExposedPort, ...]:

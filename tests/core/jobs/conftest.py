@@ -12,31 +12,11 @@ from typing import Any
 import docker
 import pytest
 
-from devnet.engine.images import BusyboxMissing
-from devnet.engine.images import busybox_image as build_busybox_image
 from fizz_app.core.jobs.container import ContainerHandle, ContainerRunner
 from fizz_app.core.jobs.manifest import JobManifest
 from fizz_app.core.jobs.runner import LEASE_LABEL, NODE_LABEL, JobOutcome
 
 MIB = 1024**2
-
-
-@pytest.fixture(scope="session")
-def engine_client(podman_socket: str) -> Iterator[docker.DockerClient]:
-    """A plain SDK client on the test engine, for looking behind the runner's back."""
-    client = docker.DockerClient(base_url=podman_socket, timeout=60)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def busybox_image(engine_client: docker.DockerClient) -> str:
-    """Tag of the busybox image built on this machine and imported through the Docker API
-    (reused while its content is the same; never removed, other sessions may share it)."""
-    try:
-        return build_busybox_image(engine_client)
-    except BusyboxMissing as error:
-        pytest.skip(str(error))
 
 
 @pytest.fixture

@@ -1,0 +1,130 @@
+"""``fizz-node run``: the node, headless, in the foreground (a terminal, SSH, a service unit).
+
+It goes online (and stays online after restarts: the desired state is saved), prints one
+readable line per change — status, leases — and on Ctrl-C or SIGTERM drains cleanly: it stops
+taking leases, closes the running ones (telling the gateway), logs off and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..core import paths
+from ..core.config import SettingsStore
+from .wallet_commands import open_wallets
+
+if TYPE_CHECKING:
+    from ..core.events import Event
+    from ..core.node import Node
+
+__all__ = ["add_parsers", "run_node"]
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run the node in the foreground until Ctrl-C (headless; works over SSH)",
+        description="Go online and take leases, printing a line for each change. Ctrl-C or "
+        "SIGTERM stops cleanly: running leases are closed and the gateway is told.",
+    )
+    run.add_argument(
+        "--json", action="store_true", help="print one JSON event per line instead of text"
+    )
+    run.add_argument(
+        "--paused",
+        action="store_true",
+        help="connect but take no new leases until resumed (from the app or a restart)",
+    )
+    run.set_defaults(handler=run_node)
+
+
+def run_node(args: argparse.Namespace) -> int:
+    """Run until interrupted; 0 after a clean drain."""
+    return asyncio.run(_run(args, sys.stdout))
+
+
+async def _run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..core.node import Node  # the engine pulls in the whole core: only this command pays
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, ValueError):  # Windows: no such handlers
+            loop.add_signal_handler(signum, stop.set)
+    node = Node(
+        store=SettingsStore(paths.settings_path()),
+        data_dir=paths.data_dir(),
+        wallets=open_wallets(args),
+    )
+    printer = _Printer(out, as_json=args.json)
+    async with node:
+        async with node.subscribe() as events:
+            printer.snapshot(node)
+            if args.paused:
+                await node.pause()
+            else:
+                await node.start()
+            waiter = asyncio.create_task(stop.wait())
+            try:
+                while not stop.is_set():
+                    getter = asyncio.create_task(events.get())
+                    done, _ = await asyncio.wait(
+                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter in done:
+                        printer.event(getter.result())
+                    else:
+                        getter.cancel()
+            finally:
+                waiter.cancel()
+            printer.line("stopping: closing running leases and logging off…")
+    printer.line("stopped cleanly")
+    return 0
+
+
+class _Printer:
+    def __init__(self, out: TextIO, *, as_json: bool) -> None:
+        self._out = out
+        self._json = as_json
+
+    def _emit(self, text: str, data: dict[str, Any]) -> None:
+        if self._json:
+            self._out.write(json.dumps(data) + "\n")
+        else:
+            self._out.write(f"{time.strftime('%H:%M:%S')}  {text}\n")
+        self._out.flush()
+
+    def line(self, text: str) -> None:
+        self._emit(text, {"type": "message", "text": text})
+
+    def snapshot(self, node: Node) -> None:
+        snapshot = node.snapshot()
+        self._emit(
+            f"fizz node {snapshot.version} on {snapshot.network}; data in {snapshot.data_dir}",
+            {"type": "snapshot", "snapshot": snapshot.to_dict()},
+        )
+
+    def event(self, event: Event) -> None:
+        from ..core.events import LeaseChanged, StatusChanged
+
+        if isinstance(event, StatusChanged):
+            self._emit(f"{event.status.value:<10} {event.reason}", event.to_dict())
+        elif isinstance(event, LeaseChanged):
+            lease = event.lease
+            ports = ", ".join(f"{port}→127.0.0.1:{host}" for port, host in lease["ports"].items())
+            detail = f" ({lease['reason']})" if lease.get("reason") else ""
+            where = f" ports {ports}" if ports else ""
+            self._emit(
+                f"lease {lease['lease_id']} {lease['state']}: {lease['name']} "
+                f"[{lease['runtime']}]{where}{detail}",
+                event.to_dict(),
+            )
+        elif self._json:
+            self._emit("", event.to_dict())

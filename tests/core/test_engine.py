@@ -1,0 +1,261 @@
+"""The node engine with every real part: the in-process chain with the real contracts, the
+reference gateway over wss with a pinned certificate, a keystore wallet, the real container
+runner on Podman and the WebAssembly runner. A tenant gives the node leases through the
+gateway's API; the engine runs them, reports them, and answers pause, price and restart."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import contextlib
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+from web3 import EthereumTesterProvider, Web3
+
+from devnet.chain.deploy import deploy_all
+from devnet.chain.provider import publish_gateway
+from devnet.engine.images import INDEX_HTML
+from devnet.gateway.deployments import DeploymentError
+from devnet.gateway.server import GatewayServer
+from devnet.gateway.tls import self_signed_certificate
+from fizz_app.core.chain import AsyncChainClient
+from fizz_app.core.config import SettingsStore
+from fizz_app.core.jobs.container import ContainerRunner
+from fizz_app.core.jobs.wasm import WasmRunner
+from fizz_app.core.node import Node
+from fizz_app.core.state import DesiredState, NodeStatus
+from fizz_app.core.wallet import WalletManager
+from gateway_client.backoff import ReconnectPolicy
+from gateway_client.protocol import TunnelConfig
+
+from ..devnet.gateway_env import Chain, free_port_range
+
+MIB = 1024**2
+PASSPHRASE = "engine-test-passphrase"
+CONFIG = TunnelConfig(heartbeat_interval=0.2, heartbeat_timeout=5.0)
+HELLO = wasmtime.wat2wasm(
+    """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "computed 42\\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 12))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
+)
+
+
+def http_service(image: str) -> dict[str, Any]:
+    return {
+        "name": "web",
+        "image": image,
+        "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+        "resources": {
+            "cpu": {"units": {"val": "500"}},
+            "memory": {"size": {"val": str(64 * MIB)}},
+            "storage": [{"name": "default", "size": {"val": str(16 * MIB)}}],
+        },
+        "count": 1,
+        "expose": [{"port": 8080, "proto": "TCP", "global": True}],
+    }
+
+
+def wasm_service() -> dict[str, Any]:
+    return {
+        "name": "compute",
+        "runtime": "wasm",
+        "wasm_module": base64.b64encode(HELLO).decode(),
+        "resources": {
+            "cpu": {"units": {"val": "250"}},
+            "memory": {"size": {"val": str(16 * MIB)}},
+            "storage": [{"name": "default", "size": {"val": str(MIB)}}],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    w3 = Web3(EthereumTesterProvider())
+    return Chain(w3, deploy_all(w3, w3.eth.accounts[0]), tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(autouse=True)
+async def _one_chain_thread() -> AsyncIterator[None]:
+    """The in-process chain takes one caller at a time: run every to_thread on one worker."""
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(executor)
+    yield
+    executor.shutdown(wait=False)
+
+
+@pytest.fixture
+async def gateway(chain: Chain, tmp_path: Path) -> AsyncIterator[GatewayServer]:
+    certificate = self_signed_certificate("127.0.0.1")
+    server = GatewayServer(
+        AsyncChainClient(chain.client),
+        chain.gateway_id,
+        public_ports=free_port_range(),
+        certificate=certificate,
+        config=CONFIG,
+        state_path=tmp_path / "gateway-state.json",
+        offer_timeout=10.0,
+    )
+    await server.start()
+    publish_gateway(
+        chain.w3, chain.deployment, host_uri=server.url, certificate=certificate.cert_pem
+    )
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def make_node(chain: Chain, fizz_home: Path, podman_socket: str) -> Callable[[], Node]:
+    """A factory of engines for one registered node (same wallet and data folder each time,
+    like restarts of the app)."""
+    account = chain.register()
+    wallets = WalletManager(fizz_home, None, scrypt_n=16)
+    wallets.import_private_key(account.key.hex(), PASSPHRASE)
+    store = SettingsStore(fizz_home / "settings.json")
+    store.update_section("limits", idle_only=False, pause_on_fullscreen=False)
+
+    def make() -> Node:
+        return Node(
+            store=store,
+            data_dir=fizz_home,
+            wallets=wallets,
+            passphrase=lambda: PASSPHRASE,
+            chain=lambda settings: AsyncChainClient(chain.client),
+            runners=lambda instance: [
+                ContainerRunner(f"e{instance[:12]}", base_url=podman_socket),
+                WasmRunner(fizz_home / "leases" / "wasm"),
+            ],
+            link_options={"policy": ReconnectPolicy(initial=0.05, maximum=0.3), "config": CONFIG},
+            tick=0.1,
+            chain_every=0.5,
+        )
+
+    make.address = account.address  # type: ignore[attr-defined]
+    return make
+
+
+async def until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.05)
+
+
+def lease_of(node: Node, lease_id: str) -> dict[str, Any] | None:
+    return next((row for row in node.snapshot().leases if row["lease_id"] == lease_id), None)
+
+
+def http_get(port: int) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+        body: bytes = response.read()
+        return body
+
+
+async def test_a_lease_runs_end_to_end_through_the_engine(
+    make_node: Callable[[], Node], gateway: GatewayServer, busybox_image: str
+) -> None:
+    async with make_node() as node:
+        await node.start()
+        await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="online")
+        snapshot = node.snapshot()
+        assert snapshot.accepting and snapshot.why_no_jobs == ""
+        assert snapshot.gateway is not None and snapshot.gateway["connected"]
+        assert snapshot.prices is not None and snapshot.prices["token"] == "uSPON"
+        name = make_node.address[2:].lower()  # type: ignore[attr-defined]
+        inventory = gateway.status()
+        assert any(name in str(node_row).lower() for node_row in [inventory])
+
+        await gateway.deploy(
+            "7001",
+            [http_service(busybox_image)],
+            node=make_node.address,  # type: ignore[attr-defined]
+            price_per_block="1000",
+        )
+        await until(
+            lambda: (lease_of(node, "7001") or {}).get("state") == "running", what="running"
+        )
+        report = gateway.lease_report("7001")
+        public = report["forwarded_ports"]["web"][0]["externalPort"]
+        assert report["forwarded_ports"]["web"][0]["port"] == 8080
+        assert await asyncio.to_thread(http_get, public) == INDEX_HTML
+
+        logs = await gateway.lease_logs("7001", tail=50)
+        assert any("Deployment startup complete" in line for line in logs)
+        await until(lambda: gateway.lease_report("7001").get("usage"), what="usage report")
+
+        await gateway.close_lease("7001")
+        await until(lambda: (lease_of(node, "7001") or {}).get("state") == "closed", what="closed")
+        with pytest.raises(OSError):
+            await asyncio.to_thread(http_get, public)
+
+
+async def test_offers_are_judged_by_pause_price_and_size(
+    make_node: Callable[[], Node], gateway: GatewayServer, busybox_image: str
+) -> None:
+    address = make_node.address  # type: ignore[attr-defined]
+    async with make_node() as node:
+        await node.start()
+        await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="online")
+
+        with pytest.raises(DeploymentError, match="below this node's"):
+            await gateway.deploy("8001", [http_service(busybox_image)], node=address)
+        big = http_service(busybox_image)
+        big["resources"]["cpu"] = {"units": {"val": "64000"}}
+        with pytest.raises(DeploymentError, match="of CPU but this node offers"):
+            await gateway.deploy("8002", [big], node=address, price_per_block="10000000")
+
+        await node.pause(3600)
+        await until(lambda: node.snapshot().status is NodeStatus.PAUSED, what="paused")
+        assert "Paused by you until" in node.snapshot().why_no_jobs
+        with pytest.raises(DeploymentError, match="paused"):
+            await gateway.deploy(
+                "8003", [http_service(busybox_image)], node=address, price_per_block="1000"
+            )
+        await node.resume()
+        await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="resumed")
+
+        await gateway.deploy("8004", [wasm_service()], node=address, price_per_block="1000")
+        await until(lambda: (lease_of(node, "8004") or {}).get("state") == "closed", what="done")
+        assert lease_of(node, "8004")["reason"] == "the job finished (exit code 0)"  # type: ignore[index]
+        await until(lambda: gateway.lease_report("8004")["state"] == "closed", what="gw closed")
+
+
+async def test_price_changes_apply_live_and_the_desired_state_survives_a_restart(
+    make_node: Callable[[], Node], gateway: GatewayServer, fizz_home: Path, busybox_image: str
+) -> None:
+    address = make_node.address  # type: ignore[attr-defined]
+    async with make_node() as node:
+        await node.start()
+        await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="online")
+        await gateway.deploy(
+            "9001", [http_service(busybox_image)], node=address, price_per_block="1000"
+        )
+        await until(lambda: (lease_of(node, "9001") or {}).get("state") == "running", what="run")
+        before = node.snapshot().prices
+        # Another process (fizz-node pricing preset premium) edits the settings file.
+        SettingsStore(fizz_home / "settings.json").update_section("pricing", preset="premium")
+        await until(lambda: node.snapshot().prices != before, what="new prices")
+        assert (
+            node.snapshot().prices["cpu_per_thread_month_usd"] != before["cpu_per_thread_month_usd"]
+        )  # type: ignore[index]
+        assert (lease_of(node, "9001") or {}).get("state") == "running"  # untouched
+
+    # Leaving the engine drained the lease; the user's "online" is kept for the next start.
+    async with make_node() as again:
+        assert again.snapshot().desired is DesiredState.ONLINE
+        await until(lambda: again.snapshot().status is NodeStatus.ONLINE, what="back online")
+        assert (lease_of(again, "9001") or {}).get("state") == "closed"
+        with contextlib.suppress(Exception):
+            await again.stop()

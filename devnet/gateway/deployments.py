@@ -42,6 +42,7 @@ from web3 import Web3
 
 from gateway_client.messages import (
     MAX_CONTROL_BYTES,
+    Earnings,
     LeaseAccept,
     LeaseClose,
     LeaseLogs,
@@ -425,6 +426,23 @@ class Deployments:
         log.info("lease %s of %s closed: %s", lease_id, lease.node, reason)
         await self.sync_ports(lease)
         return lease
+
+    def credit(self, lease_id: str, amount: str, token: str, *, node: str | None = None) -> bool:
+        """Tell the lease's node what it has earned so far: ``amount`` is the lease's
+        **cumulative** total in whole tokens (PROTOCOL.md, ``earnings``), sent after the
+        gateway credited it on chain. Returns False while the node is away (send the total
+        again later: the node books only increases).
+
+        Raises:
+            DeploymentError: 404 no such lease; 409 the id is used by several nodes.
+        """
+        lease = self.find(lease_id, node)
+        session = self.sessions.open_session(lease.node)
+        if session is None:
+            return False
+        return bool(
+            session.connection.send_control(Earnings(lease_id=lease_id, amount=amount, token=token))
+        )
 
     async def lease_logs(
         self, lease_id: str, tail: int = 100, *, node: str | None = None

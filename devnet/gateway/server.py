@@ -412,6 +412,13 @@ class GatewayServer:
             timeout=timeout,
         )
 
+    def credit_earnings(
+        self, lease_id: str, amount: str, token: str = "uSPON", *, node: str | None = None
+    ) -> bool:
+        """Send the node an ``earnings`` notice: the lease's cumulative credited total in
+        whole tokens (see :meth:`Deployments.credit`)."""
+        return self.deployments.credit(lease_id, amount, token, node=node)
+
     async def close_lease(
         self, lease_id: str, reason: str = "closed by the tenant", *, node: str | None = None
     ) -> Lease:

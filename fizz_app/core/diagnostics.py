@@ -31,6 +31,10 @@ class NodeFacts:
     """A container engine answers, or WebAssembly jobs can run."""
     container_engine: bool = True
     free_cpu_millicores: int = 1
+    market_refusal: str | None = None
+    """The last offer turned down for its price or size ("an order paid 3 per block, below
+    your price of 5"); shown while nothing else blocks and no lease runs."""
+    leases_running: int = 0
 
 
 def diagnose(facts: NodeFacts) -> tuple[str, bool]:
@@ -65,6 +69,11 @@ def _first_reason(facts: NodeFacts) -> tuple[str, bool]:
         return "No job runtime is available. Install and start Docker or Podman.", True
     if facts.free_cpu_millicores <= 0:
         return "Every offered resource is in use by running leases.", False
+    if facts.market_refusal and not facts.leases_running:
+        return (
+            f"Online, but {facts.market_refusal}. Lower your prices or offer more to take "
+            "such orders."
+        ), False
     if not facts.container_engine:
         return (
             "No container engine answers, so only WebAssembly jobs can come. Start Docker "

@@ -107,6 +107,9 @@ class GatewayDesk:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expose: dict[str, _Expose] = {}
         self._reported: dict[str, LeaseState] = {}
+        self.market_refusal: tuple[str, float] | None = None
+        """The last offer refused for its price or size (what the market asks that this node
+        does not give), with its time: "why no jobs?" shows it."""
 
     def attach(self, link: LinkPort, loop: asyncio.AbstractEventLoop) -> None:
         """Send through ``link``; lease changes from worker threads are handled on ``loop``."""
@@ -175,6 +178,8 @@ class GatewayDesk:
             # free_capacity pings the container engine: never on the loop.
             check_fits(wanted, await asyncio.to_thread(self._manager.free_capacity))
         except ManifestError as error:
+            if error.code == "exceeds_offer":
+                self.market_refusal = (f"an order asked for more: {error.message}", self._clock())
             return str(error)
         ask = self._ask(wanted)
         if ask is not None:
@@ -183,7 +188,12 @@ class GatewayDesk:
             except InvalidOperation:
                 return f"the offered price {offer.price_per_block!r} is not a number"
             if offered < ask:
-                return f"the offered price {offered} per block is below this node's {ask}"
+                ask_text = f"{ask.quantize(Decimal('0.000001'))}".rstrip("0").rstrip(".")
+                self.market_refusal = (
+                    f"an order paid {offered} per block, below your price of {ask_text}",
+                    self._clock(),
+                )
+                return f"the offered price {offered} per block is below this node's {ask_text}"
         log.info("accepting lease %s (order %d)", offer.lease_id, offer.order_id)
         return None
 
@@ -234,6 +244,17 @@ class GatewayDesk:
         self._on_earned(lease_id, amount, token)
 
     # ---- periodic ---------------------------------------------------------------------------
+
+    def notify_stopping(self, reason: str, seconds: int) -> None:
+        """Warn the gateway that every running lease stops in ``seconds`` (the owner's policy
+        says so): a ``lease_status`` still ``running``, with the reason."""
+        link = self._link
+        if link is None:
+            return
+        for lease in self._manager.leases(active_only=True):
+            if lease.state is LeaseState.RUNNING:
+                note = f"stopping in {seconds} s: {reason}"
+                link.send_status(lease.lease_id, "running", self._ordered_ports(lease), note[:200])
 
     def report_usage(self) -> None:
         """Send every running lease's cumulative usage (call every ~10 s)."""

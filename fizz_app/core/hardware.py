@@ -8,6 +8,7 @@ whole report.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -222,6 +223,30 @@ def _gpu_info(nvml: ModuleType, index: int) -> GpuInfo:
         vram_free_bytes=int(memory.free),
         temperature_c=None if temperature is None else int(temperature),
     )
+
+
+def gpu_temperature(index: int, nvml: ModuleType | None = None) -> float | None:
+    """The GPU's temperature now (°C), for the policy's temperature rule; ``None`` when there
+    is no NVIDIA driver, no such GPU, or the GPU does not report it. Never raises."""
+    if nvml is None:
+        try:
+            import pynvml
+        except ImportError:
+            return None
+        nvml = pynvml
+    try:
+        nvml.nvmlInit()
+    except Exception:  # no driver, no library: unknown, not an error
+        return None
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        value = _optional(nvml, nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU)
+        return None if value is None else float(value)
+    except Exception:
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            nvml.nvmlShutdown()
 
 
 def _optional(nvml: ModuleType, call: Callable[..., Any], *args: Any) -> Any:

@@ -49,7 +49,7 @@ from .events import (
     Subscription,
 )
 from .gateway_desk import GatewayDesk
-from .hardware import probe_hardware
+from .hardware import gpu_temperature, probe_hardware
 from .idle import collect_facts
 from .jobs.lease_store import Lease, LeaseState, LeaseStore
 from .jobs.leases import LeaseManager
@@ -90,6 +90,8 @@ HardwareProbe = Callable[[Path], HardwareReport]
 _FACTS_EVERY_S = 5.0
 _USAGE_EVERY_S = 10.0
 _RETRY_S = 15.0
+_MARKET_MEMORY_S = 3600.0
+"""How long a refused offer keeps explaining "why no jobs?"."""
 
 
 class Node:
@@ -162,6 +164,8 @@ class Node:
         self._ledger_at = 0.0
         self._target: OnlineTarget | None = None
         self._settings_seen: Fingerprint | None = None
+        self._stop_noticed_at: float | None = None
+        """When the gateway was warned that running leases stop (the owner's pause setting)."""
         self._chain_every = chain_every
         self._free: Capacity | None = None
         """What a new lease could get, refreshed each tick (it pings the container engine)."""
@@ -694,12 +698,13 @@ class Node:
             self._free = await asyncio.to_thread(self._manager.free_capacity)
         if now - self._facts_at >= _FACTS_EVERY_S:
             self._facts_at = now
-            self._facts = await asyncio.to_thread(self._facts_probe, None)
+            self._facts = await asyncio.to_thread(self._facts_probe, self._gpu_temperature())
         previous = self._decision
         self._decision = evaluate(self.policy(), self._facts, datetime.now(), previous)
         if previous is not None and previous.accepting != self._decision.accepting:
             log.info("policy: %s", self._decision.reason)
             self._announce()
+        await self._apply_pause_to_running(now)
         connected = self._link is not None and self._link.state.connected
         if connected and self._online_since is None:
             self._online_since = now
@@ -713,6 +718,39 @@ class Node:
             await self._book_running(now)
         self._maybe_measure_bandwidth()
         self._update_status()
+
+    def _gpu_temperature(self) -> float | None:
+        """The offered GPU's temperature now (NVML), ``None`` without one."""
+        offer = self._offer()
+        if offer is None or offer.gpu_index is None or not self.policy().gpu:
+            return None
+        return gpu_temperature(offer.gpu_index)
+
+    async def _apply_pause_to_running(self, now: float) -> None:
+        """While paused (by the owner or a rule) with ``on_pause="stop"``: warn the gateway,
+        then after the notice close the running leases. ``finish`` lets them run."""
+        policy = self.policy()
+        decision = self._decision
+        user_paused = self._desired.effective(now) is DesiredState.PAUSED
+        policy_paused = decision is not None and not decision.accepting
+        if not (user_paused or policy_paused) or policy.on_pause != "stop":
+            self._stop_noticed_at = None
+            return
+        manager, desk = self._manager, self._desk
+        if manager is None or desk is None:
+            return
+        running = [lease for lease in manager.leases(active_only=True) if lease.active]
+        if not running:
+            self._stop_noticed_at = None
+            return
+        why = "paused by the owner" if user_paused else (decision.reason if decision else "")
+        if self._stop_noticed_at is None:
+            self._stop_noticed_at = now
+            log.info("stopping %d lease(s) in %d s: %s", len(running), policy.stop_notice_s, why)
+            desk.notify_stopping(why, policy.stop_notice_s)
+        elif now - self._stop_noticed_at >= policy.stop_notice_s:
+            for lease in running:
+                await asyncio.to_thread(manager.close, lease.lease_id)
 
     def _maybe_measure_bandwidth(self) -> None:
         link = self._link
@@ -774,6 +812,8 @@ class Node:
             runtimes_available=self._free is None or bool(self._free.runtimes),
             container_engine=self._free is None or Runtime.CONTAINER in self._free.runtimes,
             free_cpu_millicores=1 if self._free is None else self._free.cpu_millicores,
+            market_refusal=self._market_refusal(),
+            leases_running=sum(1 for lease in self._snapshot.leases if lease["state"] == "running"),
         )
         reason, blocking = diagnose(facts)
         self._snapshot = self._snapshot.evolve(
@@ -790,6 +830,12 @@ class Node:
             self._set_status(NodeStatus.PAUSED, reason)
         else:
             self._set_status(NodeStatus.ONLINE, "Online: taking leases")
+
+    def _market_refusal(self) -> str | None:
+        refusal = self._desk.market_refusal if self._desk is not None else None
+        if refusal is None or self._clock() - refusal[1] > _MARKET_MEMORY_S:
+            return None
+        return refusal[0]
 
     def _set_status(self, status: NodeStatus, reason: str) -> None:
         if (status, reason) == (self._snapshot.status, self._snapshot.status_reason):

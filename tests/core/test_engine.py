@@ -11,15 +11,20 @@ import concurrent.futures
 import contextlib
 import urllib.request
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import wasmtime
 from web3 import EthereumTesterProvider, Web3
+from web3.logs import DISCARD
 
+from devnet.chain.accounts import gateway_account
 from devnet.chain.deploy import deploy_all
+from devnet.chain.faucet import fund
 from devnet.chain.provider import publish_gateway
+from devnet.chain.tx import send, send_signed
 from devnet.engine.images import INDEX_HTML
 from devnet.gateway.deployments import DeploymentError
 from devnet.gateway.server import GatewayServer
@@ -29,6 +34,7 @@ from fizz_app.core.config import SettingsStore
 from fizz_app.core.jobs.container import ContainerRunner
 from fizz_app.core.jobs.wasm import WasmRunner
 from fizz_app.core.node import Node
+from fizz_app.core.policy import DAYS
 from fizz_app.core.state import DesiredState, NodeStatus
 from fizz_app.core.wallet import WalletManager
 from gateway_client.backoff import ReconnectPolicy
@@ -211,6 +217,8 @@ async def test_offers_are_judged_by_pause_price_and_size(
 
         with pytest.raises(DeploymentError, match="below this node's"):
             await gateway.deploy("8001", [http_service(busybox_image)], node=address)
+        await until(lambda: "below your price" in node.snapshot().why_no_jobs, what="why")
+        assert node.snapshot().status is NodeStatus.ONLINE  # online, just priced above that
         big = http_service(busybox_image)
         big["resources"]["cpu"] = {"units": {"val": "64000"}}
         with pytest.raises(DeploymentError, match="of CPU but this node offers"):
@@ -259,3 +267,106 @@ async def test_price_changes_apply_live_and_the_desired_state_survives_a_restart
         assert (lease_of(again, "9001") or {}).get("state") == "closed"
         with contextlib.suppress(Exception):
             await again.stop()
+
+
+USPON = 10**6
+
+
+def lease_on_chain(chain: Chain, fizz_id: int) -> tuple[str, str]:
+    """A tenant's lease for ``fizz_id`` through the real flow (spheron-network.md 6.1):
+    deposit, order, bid, match, lease. Returns (lease id, tenant address)."""
+    w3, deployment = chain.w3, chain.deployment
+    uspon = deployment.address("USPON")
+    tenant = list(w3.eth.accounts)[3]
+    fund(w3, deployment, tenant, 0, 500 * USPON)
+    escrow_user = deployment.address("EscrowUser")
+    send(w3, deployment.contract(w3, "USPON").functions.approve(escrow_user, 500 * USPON), tenant)
+    send(w3, deployment.contract(w3, "EscrowUser").functions.deposit(uspon, 500 * USPON), tenant)
+    orders = deployment.contract(w3, "OrderRequest")
+    receipt = send(w3, orders.functions.createOrder((USPON, 100, uspon, "demo", 1, 0, [])), tenant)
+    created = orders.events.OrderCreated().process_receipt(receipt, errors=DISCARD)
+    order_id = created[0]["args"]["orderId"]
+    bid = deployment.contract(w3, "Bid").functions.placeBid(order_id, USPON, fizz_id)
+    send_signed(w3, bid, gateway_account())
+    admin = deployment.admin
+    gateway = deployment.gateway_address
+    send(w3, deployment.contract(w3, "Bid").functions.matchOrder(order_id, gateway, fizz_id), admin)
+    lease = deployment.contract(w3, "ComputeLease").functions.createLease(
+        order_id, USPON, gateway, fizz_id
+    )
+    send(w3, lease, admin)
+    return str(order_id), tenant
+
+
+def settle(chain: Chain, tenant: str, fizz_id: int, amount: int) -> None:
+    """What the devnet's settlement does: credit the node from the tenant's locked escrow."""
+    w3, deployment = chain.w3, chain.deployment
+    escrow = deployment.contract(w3, "EscrowProtocol").functions.transferLockedFizz(
+        tenant, fizz_id, deployment.address("USPON"), amount
+    )
+    send(w3, escrow, deployment.admin)
+
+
+async def test_on_chain_lease_earnings_reach_the_ledger_and_match_the_chain(
+    make_node: Callable[[], Node], gateway: GatewayServer, chain: Chain, busybox_image: str
+) -> None:
+    address = make_node.address  # type: ignore[attr-defined]
+    registration = await asyncio.to_thread(chain.client.registration, address)
+    assert registration is not None
+    fizz_id = registration.fizz_id
+    lease_id, tenant = await asyncio.to_thread(lease_on_chain, chain, fizz_id)
+    async with make_node() as node:
+        await node.start()
+        await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="online")
+        deployed = await gateway.deploy(lease_id, [http_service(busybox_image)])  # node from chain
+        assert deployed.node.lower() == address.lower()
+        await until(lambda: (lease_of(node, lease_id) or {}).get("state") == "running", what="run")
+
+        await asyncio.to_thread(settle, chain, tenant, fizz_id, 15 * USPON)
+        assert gateway.credit_earnings(lease_id, "15")
+        assert gateway.credit_earnings(lease_id, "15")  # re-delivered: booked once
+
+        def booked() -> str | None:
+            earnings = node.snapshot().earnings or {}
+            return earnings.get("lifetime", {}).get("uSPON", {}).get("lease_earnings")
+
+        await until(lambda: booked() == str(15 * USPON), what="earnings booked")
+        await until(
+            lambda: any(
+                "matches the chain: 15 uSPON" in line
+                for line in (node.snapshot().earnings or {}).get("chain", [])
+            ),
+            what="reconciled with the chain",
+        )
+
+
+async def test_a_schedule_pauses_the_node_and_stop_on_pause_ends_leases_after_a_notice(
+    make_node: Callable[[], Node], gateway: GatewayServer, fizz_home: Path, busybox_image: str
+) -> None:
+    address = make_node.address  # type: ignore[attr-defined]
+    store = SettingsStore(fizz_home / "settings.json")
+    store.update_section("limits", on_pause="stop", stop_notice_s=1, min_pause_s=0)
+    async with make_node() as node:
+        await node.start()
+        await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="online")
+        await gateway.deploy(
+            "9501", [http_service(busybox_image)], node=address, price_per_block="1000"
+        )
+        await until(lambda: (lease_of(node, "9501") or {}).get("state") == "running", what="run")
+
+        # A schedule window that is not now: the running node pauses, live.
+        now = datetime.now()
+        later = (now + timedelta(hours=2)).strftime("%H:%M")
+        end = (now + timedelta(hours=3)).strftime("%H:%M")
+        window = {"days": [DAYS[(now + timedelta(hours=2)).weekday()]], "start": later, "end": end}
+        store.update_section("limits", schedule=[window])
+        await until(lambda: node.snapshot().status is NodeStatus.PAUSED, what="scheduled pause")
+        assert "schedule" in node.snapshot().why_no_jobs.lower()
+        await until(
+            lambda: "stopping in 1 s" in (gateway.lease_report("9501").get("reason") or ""),
+            what="the gateway's notice",
+        )
+        await until(lambda: (lease_of(node, "9501") or {}).get("state") == "closed", what="stopped")
+
+        store.update_section("limits", schedule=[])
+        await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="resumed")

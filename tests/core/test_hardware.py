@@ -31,6 +31,7 @@ import pytest
 from fizz_app.core.checks import CheckStatus
 from fizz_app.core.hardware import (
     container_engine_endpoints,
+    gpu_temperature,
     probe_container_engine,
     probe_cpu,
     probe_gpus,
@@ -725,3 +726,26 @@ def test_engine_that_stopped_answering_warns(
     check = verdict.check("container_engine")
     assert check.status is CheckStatus.WARN
     assert "Start Docker Desktop or the Docker/Podman service" in check.remedy
+
+
+def test_gpu_temperature_reads_the_die_sensor_and_is_unknown_otherwise() -> None:
+    fake = FakeNvml(gpus=[RTX_4090, A4000])
+    assert gpu_temperature(0, fake.module()) == 45.0
+    assert gpu_temperature(1, fake.module()) is None  # NOT_SUPPORTED on that board
+    assert gpu_temperature(5, fake.module()) is None  # no such GPU
+    assert fake.calls == ["init", "shutdown"] * 3
+    broken = FakeNvml(gpus=[], init_error=FakeNVMLErrorLibraryNotFound(12))
+    assert gpu_temperature(0, broken.module()) is None
+
+
+@pytest.mark.gpu
+def test_gpu_temperature_with_real_nvml() -> None:
+    import pynvml
+
+    try:
+        pynvml.nvmlInit()
+        pynvml.nvmlShutdown()
+    except pynvml.NVMLError:
+        pytest.skip("no NVIDIA driver on this machine (NVML cannot start)")
+    temperature = gpu_temperature(0)
+    assert temperature is None or 0 < temperature < 130

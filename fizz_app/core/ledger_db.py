@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Self
 
 from .errors import UserFacingError
 from .ledger_types import ActivityKind, Reconciliation, Transfer, TxStatus
+from .sqlite_file import SqliteFile
 
 __all__ = [
     "DEFAULT_TOKEN_DECIMALS",
@@ -158,8 +157,14 @@ def insert_reconciliation(db: sqlite3.Connection, r: Reconciliation) -> None:
     )
 
 
-class LedgerDatabase:
+class LedgerDatabase(SqliteFile):
     """The open database and shared plumbing; use :class:`~fizz_app.core.ledger.EarningsLedger`."""
+
+    SCHEMA = _SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
+    WHAT = "earnings database"
+    ERROR = LedgerError
+    NEWER_REMEDY = "Update the app, or move the file aside to start a new earnings history."
 
     def __init__(
         self,
@@ -169,74 +174,17 @@ class LedgerDatabase:
         token_decimals: Mapping[str, int] | None = None,
         usage_sample_seconds: float = 300.0,
     ) -> None:
-        self.path = path
-        self.moved_aside: Path | None = None
-        self._clock = clock
         self._sample_seconds = usage_sample_seconds
         # Gateway symbols may differ in case from the chain's ("uspon" vs "uSPON").
         known = {**DEFAULT_TOKEN_DECIMALS, **(token_decimals or {})}
         self._tokens = {symbol.casefold(): (symbol, decimals) for symbol, decimals in known.items()}
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = self._open()
-        except sqlite3.DatabaseError:
-            self.moved_aside = path.with_name(f"{path.name}.corrupt-{int(self._clock())}")
-            log.warning("earnings ledger %s is unreadable; moved to %s", path, self.moved_aside)
-            path.rename(self.moved_aside)
-            for suffix in ("-wal", "-shm"):
-                path.with_name(path.name + suffix).unlink(missing_ok=True)
-            self._db = self._open()
-        except OSError as error:
-            raise LedgerError(
-                f"The earnings database {path} cannot be opened: {error.strerror or error}.",
-                "Check that the data folder exists and is writable by you.",
-            ) from None
-
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a process crash; only power loss can drop the tail.
-            db.execute("PRAGMA synchronous=NORMAL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"The earnings database {self.path} was written by a newer version of the app.",
-                    "Update the app, or move the file aside to start a new earnings history.",
-                )
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except BaseException:
-            db.close()
-            raise
-        return db
+        super().__init__(path, clock=clock)
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, tuple(params)).fetchall()
 
     def _token(self, symbol: str, decimals: int | None = None) -> tuple[str, int]:
         """Canonical spelling and decimals of ``symbol``; ``decimals`` teaches a new token."""

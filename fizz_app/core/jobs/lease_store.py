@@ -9,17 +9,12 @@ written (they may hold the tenant's own secrets), nor is a WebAssembly module.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from ..errors import UserFacingError
+from ..sqlite_file import SqliteFile
 from .manifest import JobManifest, Runtime
 from .runner import JobUsage
 
@@ -132,77 +127,32 @@ def _row_to_lease(row: tuple[Any, ...]) -> Lease:
     )
 
 
-class LeaseStore:
+class LeaseStore(SqliteFile):
     """Leases in ``path`` (created with its folder). Thread-safe; every write commits at once.
 
     Raises:
-        LeaseStoreError: the file is not a lease database (it is moved aside, never deleted,
-            and a fresh one is started: see ``moved_aside``), or the folder is not writable.
+        LeaseStoreError: the folder is not writable, or the file was written by a newer app. A
+            file that is not a lease database is moved aside (``moved_aside``, never deleted)
+            and a fresh one is started.
     """
 
-    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
-        self.path = path
-        self.moved_aside: Path | None = None
-        self._clock = clock
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = self._open()
-        except sqlite3.DatabaseError:
-            # Unreadable: keep it for inspection, start a clean book (recovery then removes
-            # containers nobody knows about, and says so).
-            self.moved_aside = path.with_name(f"{path.name}.corrupt-{int(self._clock())}")
-            path.rename(self.moved_aside)
-            for suffix in ("-wal", "-shm"):
-                path.with_name(path.name + suffix).unlink(missing_ok=True)
-            self._db = self._open()
-        except OSError as error:
-            raise LeaseStoreError(
-                f"The lease database {path} cannot be opened: {error.strerror or error}.",
-                "Check that the data folder exists and is writable by you.",
-            ) from None
-
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a process crash; only power loss can drop the tail.
-            db.execute("PRAGMA synchronous=NORMAL")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise LeaseStoreError(
-                    f"The lease database {self.path} was written by a newer version of the app.",
-                    "Update the app, or move the file aside to start a new lease history.",
-                )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS leases ("
-                " lease_id TEXT PRIMARY KEY, name TEXT NOT NULL, image TEXT NOT NULL,"
-                " runtime TEXT NOT NULL, state TEXT NOT NULL,"
-                " cpu_millicores INTEGER NOT NULL, memory_bytes INTEGER NOT NULL,"
-                " storage_bytes INTEGER NOT NULL, gpu_units INTEGER NOT NULL,"
-                " created_at REAL NOT NULL, updated_at REAL NOT NULL, ends_at REAL,"
-                " reason TEXT NOT NULL DEFAULT '', exit_code INTEGER,"
-                " ports TEXT NOT NULL DEFAULT '{}', cpu_seconds REAL NOT NULL DEFAULT 0,"
-                " peak_memory_bytes INTEGER NOT NULL DEFAULT 0,"
-                " bytes_in INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0)"
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS leases_by_state ON leases(state)")
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS leases ("
+        " lease_id TEXT PRIMARY KEY, name TEXT NOT NULL, image TEXT NOT NULL,"
+        " runtime TEXT NOT NULL, state TEXT NOT NULL,"
+        " cpu_millicores INTEGER NOT NULL, memory_bytes INTEGER NOT NULL,"
+        " storage_bytes INTEGER NOT NULL, gpu_units INTEGER NOT NULL,"
+        " created_at REAL NOT NULL, updated_at REAL NOT NULL, ends_at REAL,"
+        " reason TEXT NOT NULL DEFAULT '', exit_code INTEGER,"
+        " ports TEXT NOT NULL DEFAULT '{}', cpu_seconds REAL NOT NULL DEFAULT 0,"
+        " peak_memory_bytes INTEGER NOT NULL DEFAULT 0,"
+        " bytes_in INTEGER NOT NULL DEFAULT 0, bytes_out INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX IF NOT EXISTS leases_by_state ON leases(state)",
+    )
+    SCHEMA_VERSION = SCHEMA_VERSION
+    WHAT = "lease database"
+    ERROR = LeaseStoreError
+    NEWER_REMEDY = "Update the app, or move the file aside to start a new lease history."
 
     def add(self, lease_id: str, manifest: JobManifest, *, ends_at: float | None) -> Lease:
         """Record a new lease as pending and return it. Raises ``KeyError`` if the id exists."""

@@ -9,9 +9,15 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import pytest
+
+if TYPE_CHECKING:
+    from devnet.engine.registry import LocalRegistry
+
+pytest_plugins = ["tests.chain_fixtures"]
 
 
 @pytest.fixture
@@ -26,13 +32,16 @@ def fizz_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Docker Engine API served by Podman on a private socket; yields its URL.
 
+    It may pull over plain HTTP from any registry on 127.0.0.1 (any port), so the
+    ``local_registry`` fixture, or a ``LocalRegistry`` a test starts itself, can be pulled from.
     Skips (saying why) where podman is not installed; ``make test`` installs it on Debian.
     """
     from devnet.engine.podman import PodmanService, PodmanUnavailable
 
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed here, so no Docker Engine API can run")
-    service = PodmanService(tmp_path_factory.mktemp("podman"))
+    # A location without a port matches every port of that host in registries.conf.
+    service = PodmanService(tmp_path_factory.mktemp("podman"), insecure_registries=["127.0.0.1"])
     try:
         url = service.__enter__()
     except PodmanUnavailable as error:
@@ -62,6 +71,27 @@ def busybox_image(engine_client: docker.DockerClient) -> str:
         return build_busybox_image(engine_client)
     except BusyboxMissing as error:
         pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def local_registry() -> Iterator[LocalRegistry]:
+    """A read-only OCI registry on 127.0.0.1 (``devnet.engine.registry``), shared by the
+    session and stopped at its end. Pull ``f"{local_registry.address}/NAME:TAG"`` through
+    ``podman_socket``.
+
+    It serves ``fizz/demo-busybox:1`` (busybox, Cmd ``sh``); add images of your own under
+    unique names with ``add_image``, and remove what you pulled from the engine afterwards
+    (the engine's image store is shared). Skips where no static busybox is installed.
+    """
+    from devnet.engine.images import BusyboxMissing
+    from devnet.engine.registry import LocalRegistry
+
+    with LocalRegistry() as registry:
+        try:
+            registry.add_image("fizz/demo-busybox", "1")
+        except BusyboxMissing as error:
+            pytest.skip(str(error))
+        yield registry
 
 
 # ---- Secret Service (wallet and keyring tests) --------------------------------------------------

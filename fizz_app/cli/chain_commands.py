@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import re
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from ..core import paths
-from ..core.config import NodeSettings, SettingsStore
+from ..core import paths, registration
+from ..core.config import SettingsStore
 from ..core.errors import UserFacingError
 from .output import emit
 from .wallet_commands import open_wallets, unlock_wallet
 
 if TYPE_CHECKING:
     from ..core.chain import ChainClient, ChainStatus
-    from ..core.transactions import SentTx
 
-# The chain, hardware and spec modules are imported inside the commands that use them: web3
+# The chain and hardware modules are imported inside the commands that use them: web3
 # alone costs about half a second, which every other ``fizz-node`` command should not pay.
 
 __all__ = ["add_parsers"]
-
-REGION_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,92 +87,39 @@ def _print(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> 
     emit(args.json, data, "\n".join(lines))
 
 
-def _tx(sent: SentTx, client: ChainClient) -> dict[str, Any]:
-    return {
-        "hash": sent.hash,
-        "block": sent.block_number,
-        "explorer": client.network.explorer_tx_url(sent.hash),
-    }
-
-
 # ---- Commands -----------------------------------------------------------------------------------
 
 
 def register_node(args: argparse.Namespace) -> int:
     from ..core.hardware import probe_hardware
-    from ..core.offer import offer_from_report, os_id
-    from ..core.spec import NodeSpec, build_spec
 
     store = SettingsStore(paths.settings_path())
     settings = store.load()
-    region = args.region or settings.node.region
-    if not region or not REGION_PATTERN.match(region):
-        raise UserFacingError(
-            "Choose the region this machine is in."
-            if not region
-            else f"{region!r} is not a region code.",
-            "Pass --region with the network's code for it, e.g. --region us-east or "
-            "--region india.",
-        )
+    region = registration.check_region(
+        args.region or settings.node.region,
+        remedy="Pass --region with the network's code for it, e.g. --region us-east or "
+        "--region india.",
+    )
     client = _client(args)
-    gateway = args.gateway or settings.node.gateway_id or client.network.default_gateway_id
-    if gateway is None:
-        raise UserFacingError(
-            "Choose the gateway this node connects through.", "Pass --gateway with its id."
-        )
+    gateway = registration.check_gateway(
+        args.gateway or settings.node.gateway_id or client.network.default_gateway_id,
+        remedy="Pass --gateway with its id.",
+    )
     wallets = open_wallets(args)
     signer = unlock_wallet(wallets)
-    report = probe_hardware(settings.effective_storage_dir(paths.data_dir()))
-    offer = offer_from_report(report)
-    spec = build_spec(
-        NodeSpec(
-            os=os_id(report),
-            node_type="gpu" if offer.gpu_units else "cpu",
-            cpu_units=offer.cpu_units,
-            memory_gb=offer.memory_gb,
-            storage_gb=offer.storage_gb,
-            gpu_model=offer.gpu_model,
-            gpu_units=offer.gpu_units,
-            region=region,
-            bandwidth="NA",
-            arch=report.cpu.arch,
-            client_version=__version__,
-        )
-    )
-    client.verify_chain()
-    payment_tokens = (
-        [client.network.address("USPON")] if "USPON" in client.network.contracts else []
-    )
-    fizz_id, sent = client.register(
+    data_dir = paths.data_dir()
+    report = probe_hardware(settings.effective_storage_dir(data_dir))
+    result = registration.register(
+        client,
         signer,
-        provider_id=gateway,
-        spec=spec,
-        payment_tokens=payment_tokens,
-        reward_wallet=wallets.reward_address() or signer.address,
+        report,
+        region=region,
+        gateway_id=gateway,
+        reward_address=wallets.reward_address(),
+        data_dir=data_dir,
+        store=store,
     )
-    store.update(node=NodeSettings(region=region, gateway_id=gateway).model_dump())
-    transactions = {"register": _tx(sent, client)}
-    cpu_ids = client.resource_ids("CPU")
-    if offer.cpu_resource in cpu_ids:
-        attrs = client.submit_attributes(
-            signer, "CPU", [cpu_ids[offer.cpu_resource]], [offer.cpu_units]
-        )
-        transactions["cpu_attributes"] = _tx(attrs, client)
-    if offer.gpu_units:
-        gpu_ids = client.resource_ids("GPU")
-        if offer.gpu_model in gpu_ids:
-            attrs = client.submit_attributes(signer, "GPU", [gpu_ids[offer.gpu_model]], [1])
-            transactions["gpu_attributes"] = _tx(attrs, client)
-    _print(
-        args,
-        {"fizz_id": fizz_id, "spec": spec, "gateway": gateway, "transactions": transactions},
-        [
-            f"Registered as Fizz node {fizz_id} on {client.network.title}, "
-            f"linked to gateway {gateway}.",
-            f"Spec: {spec}",
-            *(f"{name}: {tx['hash']}" for name, tx in transactions.items()),
-        ],
-    )
+    _print(args, result.to_dict(), result.lines())
     return 0
 
 
@@ -238,51 +179,18 @@ def claim_rewards(args: argparse.Namespace) -> int:
     sent = client.claim_rewards(signer)
     _print(
         args,
-        {"claimed": before.pending.to_dict(), "transaction": _tx(sent, client)},
+        {
+            "claimed": before.pending.to_dict(),
+            "transaction": registration.SubmittedTx.from_sent(sent, client).to_dict(),
+        },
         [f"Claimed {before.pending} in transaction {sent.hash}."],
     )
     return 0
 
 
-def _parse_amount(text: str, decimals: int) -> int:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise UserFacingError(
-            f"{text!r} is not an amount.", "Pass --amount as a number like 12.5, or 'all'."
-        ) from None
-    raw = value.scaleb(decimals)
-    if value <= 0 or raw != raw.to_integral_value():
-        raise UserFacingError(
-            f"{text!r} is not a positive amount with at most {decimals} decimals.",
-            "Pass --amount as a number like 12.5, or 'all'.",
-        )
-    return int(raw)
-
-
 def withdraw_earnings(args: argparse.Namespace) -> int:
     client = _client(args)
     signer = unlock_wallet(open_wallets(args))
-    registration = client.registration(signer.address)
-    if registration is None:
-        raise UserFacingError("This wallet is not registered as a Fizz node.", "Register it first.")
-    token = args.token or client.network.address("USPON")
-    (earnings,) = client.earnings(registration.fizz_id, [token])
-    amount = (
-        earnings.balance.raw
-        if args.amount == "all"
-        else _parse_amount(args.amount, earnings.balance.decimals)
-    )
-    if amount == 0 or amount > earnings.balance.raw:
-        raise UserFacingError(
-            f"There is {earnings.balance} to withdraw.",
-            "Withdraw at most that amount." if earnings.balance.raw else "Nothing to do yet.",
-        )
-    sent = client.withdraw_earnings(signer, registration.fizz_id, token, amount)
-    withdrawn = type(earnings.balance)(amount, earnings.balance.decimals, earnings.balance.symbol)
-    _print(
-        args,
-        {"withdrawn": withdrawn.to_dict(), "transaction": _tx(sent, client)},
-        [f"Withdrew {withdrawn} in transaction {sent.hash}."],
-    )
+    result = registration.withdraw(client, signer, amount=args.amount, token=args.token)
+    _print(args, result.to_dict(), result.lines())
     return 0

@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -51,11 +51,11 @@ from .events import (
 from .gateway_desk import GatewayDesk
 from .hardware import gpu_temperature, probe_hardware
 from .idle import collect_facts
-from .jobs.lease_store import Lease, LeaseState, LeaseStore
+from .jobs.lease_store import Lease, LeaseStore
 from .jobs.leases import LeaseManager
 from .jobs.manifest import Capacity, JobManifest, Runtime
 from .ledger import EarningsLedger
-from .ledger_types import TxStatus
+from .node_account import AccountIntents
 from .offer import Offer, capacity_report, offer_from_report
 from .online import (
     OnlineTarget,
@@ -63,7 +63,6 @@ from .online import (
     ask_per_block,
     default_chain,
     default_runners,
-    default_wallets,
     env_passphrase,
     find_gateway,
 )
@@ -78,7 +77,6 @@ from .tunnel import GatewayLink, GatewayRefused
 if TYPE_CHECKING:
     from .chain import AsyncChainClient
     from .jobs.runner import JobRunner
-    from .wallet import UnlockedWallet
 
 __all__ = ["Node", "HardwareProbe"]
 
@@ -94,7 +92,7 @@ _MARKET_MEMORY_S = 3600.0
 """How long a refused offer keeps explaining "why no jobs?"."""
 
 
-class Node:
+class Node(AccountIntents):
     """Owns settings, the system check, the desired state, the gateway link and the leases.
 
     Args:
@@ -453,69 +451,6 @@ class Node:
     def _ask(self, job: JobManifest) -> Decimal | None:
         return ask_per_block(self.price_sheet(), job)
 
-    def _earned(self, lease_id: str, amount: str, token: str) -> None:
-        log.info("lease %s: the gateway credits %s %s so far", lease_id, amount, token)
-        ledger = self._ledger
-        if ledger is None:
-            return
-
-        async def book() -> None:
-            try:
-                await asyncio.to_thread(ledger.record_lease_earnings, lease_id, amount, token)
-            except ValueError as error:  # a malformed notice: keep it out of the books
-                log.warning("earnings notice for lease %s not booked: %s", lease_id, error)
-            await self._refresh_earnings()
-
-        asyncio.create_task(book(), name=f"book-{lease_id}")
-
-    async def _refresh_earnings(self) -> None:
-        ledger = self._ledger
-        if ledger is None:
-            return
-        lifetime = await asyncio.to_thread(ledger.lifetime)
-        checks = await asyncio.to_thread(ledger.latest_reconciliation)
-        self._snapshot = self._snapshot.evolve(
-            earnings={
-                "lifetime": {
-                    token: {
-                        "decimals": total.decimals,
-                        "lease_earnings": str(total.lease_earnings),
-                        "rewards": str(total.rewards),
-                        "claimed": str(total.claimed),
-                        "withdrawn": str(total.withdrawn),
-                    }
-                    for token, total in lifetime.items()
-                },
-                "chain": [check.summary() for check in checks],
-            }
-        )
-
-    async def _book_running(self, now: float) -> None:
-        """Usage of running leases and this session's online time, into the ledger."""
-        ledger, manager = self._ledger, self._manager
-        if ledger is None or manager is None:
-            return
-        running = [
-            lease for lease in manager.leases(active_only=True) if lease.state is LeaseState.RUNNING
-        ]
-
-        def book() -> None:
-            for lease in running:
-                usage = lease.usage
-                ledger.record_usage(
-                    lease.lease_id,
-                    usage.cpu_seconds,
-                    usage.peak_memory_bytes,
-                    usage.bytes_in,
-                    usage.bytes_out,
-                    now,
-                )
-            if self._online_since is not None:
-                ledger.record_online(self._online_since, now)
-
-        await asyncio.to_thread(book)
-        await self._refresh_earnings()
-
     def _refusal(self) -> str | None:
         """Why the node takes no new lease now, or ``None``."""
         desired = self._desired.effective(self._clock())
@@ -585,11 +520,9 @@ class Node:
     async def _run_link(self) -> None:
         self._error = None
         self._set_status(NodeStatus.CONNECTING, "Unlocking the wallet and looking up the gateway")
-        if self._wallets is None:
-            self._wallets = await asyncio.to_thread(default_wallets, self._data_dir)
         settings = self._settings
         target = await find_gateway(
-            lambda: self._chain_factory(settings), self._wallets, self._passphrase()
+            lambda: self._chain_factory(settings), await self._wallet_access(), self._passphrase()
         )
         self._registered = True
         assert self._desk is not None
@@ -616,62 +549,6 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             self._target = None
-            target.wallet.close()
-
-    async def _watch_chain(self, target: OnlineTarget) -> None:
-        """While online, every minute: era rewards and on-chain lease earnings into the
-        ledger (its reconciliation tells the user whether the two agree)."""
-        chain = self._chain_factory(self._settings)
-        registration = target.registration
-        while True:
-            try:
-                rewards = await chain.rewards(target.wallet.address)
-                earnings = await asyncio.to_thread(
-                    chain.client.earnings,
-                    registration.fizz_id,
-                    list(registration.payments_accepted),
-                )
-                if self._ledger is not None:
-                    await asyncio.to_thread(self._ledger.record_rewards, rewards)
-                    await asyncio.to_thread(self._ledger.reconcile, earnings)
-                await self._refresh_earnings()
-            except UserFacingError as error:  # the chain is unreachable: try again later
-                log.info("chain check skipped: %s", error)
-            await asyncio.sleep(self._chain_every)
-
-    async def claim_rewards(self) -> str:
-        """Claim the era rewards on chain (paid in SPON); returns the transaction hash.
-
-        Raises:
-            UserFacingError: no wallet, chain unreachable, nothing to claim (the chain's
-                reason), or not enough gas.
-        """
-        async with self._wallet_and_chain() as (wallet, chain):
-            rewards = await chain.rewards(wallet.address)
-            sent = await chain.claim_rewards(wallet)
-        if self._ledger is not None:
-            await asyncio.to_thread(
-                self._ledger.record_claim,
-                sent.hash,
-                rewards.pending.raw,
-                status=TxStatus.from_receipt(sent.status),
-            )
-            await self._refresh_earnings()
-        return sent.hash
-
-    @contextlib.asynccontextmanager
-    async def _wallet_and_chain(self) -> AsyncIterator[tuple[UnlockedWallet, AsyncChainClient]]:
-        """The live session's wallet, or one unlocked for this action only."""
-        chain = self._chain_factory(self._settings)
-        if self._target is not None:
-            yield self._target.wallet, chain
-            return
-        if self._wallets is None:
-            self._wallets = await asyncio.to_thread(default_wallets, self._data_dir)
-        target = await find_gateway(lambda: chain, self._wallets, self._passphrase())
-        try:
-            yield target.wallet, chain
-        finally:
             target.wallet.close()
 
     # ---- Housekeeping -------------------------------------------------------------------

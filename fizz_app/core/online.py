@@ -9,6 +9,7 @@ network, the container and WebAssembly runners, and the node's price for a lease
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
     "default_runners",
     "env_passphrase",
     "find_gateway",
+    "unlock_wallet",
     "ask_per_block",
 ]
 
@@ -83,6 +85,26 @@ def default_runners(data_dir: Path, instance_id: str) -> list[JobRunner]:
     return [ContainerRunner(f"n{instance_id[:16]}"), WasmRunner(data_dir / "leases" / "wasm")]
 
 
+async def unlock_wallet(wallets: WalletAccess, passphrase: str | None) -> UnlockedWallet:
+    """Unlock the node wallet (in a worker thread: a keyring may block on D-Bus). Close it
+    when done.
+
+    Raises:
+        UserFacingError: no wallet, no passphrase for a keystore wallet, or a wrong one.
+    """
+    if not await asyncio.to_thread(wallets.exists):
+        raise UserFacingError(
+            "This node has no wallet yet.",
+            "Create or import one (fizz-node wallet create, or the app's Wallet step).",
+        )
+    if await asyncio.to_thread(wallets.storage_kind) == "keystore" and not passphrase:
+        raise UserFacingError(
+            "The wallet is in a passphrase-protected file and no passphrase was given.",
+            f"Set {PASSPHRASE_ENV} for a headless node, or unlock it in the app.",
+        )
+    return await asyncio.to_thread(wallets.unlock, passphrase)
+
+
 @dataclass(frozen=True)
 class OnlineTarget:
     wallet: UnlockedWallet
@@ -99,19 +121,7 @@ async def find_gateway(
         UserFacingError: no wallet, wrong or unreachable chain, not registered, or the
             gateway publishes no usable address (each with its remedy).
     """
-    import asyncio
-
-    if not await asyncio.to_thread(wallets.exists):
-        raise UserFacingError(
-            "This node has no wallet yet.",
-            "Create or import one (fizz-node wallet create, or the app's Wallet step).",
-        )
-    if await asyncio.to_thread(wallets.storage_kind) == "keystore" and not passphrase:
-        raise UserFacingError(
-            "The wallet is in a passphrase-protected file and no passphrase was given.",
-            f"Set {PASSPHRASE_ENV} for a headless node, or unlock it in the app.",
-        )
-    wallet = await asyncio.to_thread(wallets.unlock, passphrase)
+    wallet = await unlock_wallet(wallets, passphrase)
     try:
         chain = make_chain()  # after the wallet: its errors are the first to fix
         await chain.verify_chain()

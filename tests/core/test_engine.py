@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -17,11 +16,9 @@ from typing import Any
 
 import pytest
 import wasmtime
-from web3 import EthereumTesterProvider, Web3
 from web3.logs import DISCARD
 
 from devnet.chain.accounts import gateway_account
-from devnet.chain.deploy import deploy_all
 from devnet.chain.faucet import fund
 from devnet.chain.provider import publish_gateway
 from devnet.chain.tx import send, send_signed
@@ -84,19 +81,12 @@ def wasm_service() -> dict[str, Any]:
     }
 
 
+pytestmark = pytest.mark.usefixtures("one_chain_thread")
+
+
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    w3 = Web3(EthereumTesterProvider())
-    return Chain(w3, deploy_all(w3, w3.eth.accounts[0]), tmp_path_factory.mktemp("home"))
-
-
-@pytest.fixture(autouse=True)
-async def _one_chain_thread() -> AsyncIterator[None]:
-    """The in-process chain takes one caller at a time: run every to_thread on one worker."""
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    asyncio.get_running_loop().set_default_executor(executor)
-    yield
-    executor.shutdown(wait=False)
+def chain(gateway_chain: Chain) -> Chain:
+    return gateway_chain
 
 
 @pytest.fixture

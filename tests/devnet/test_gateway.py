@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.sslproto
-import concurrent.futures
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -15,12 +14,10 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from web3 import EthereumTesterProvider, Web3
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
-from devnet.chain.deploy import deploy_all
 from devnet.gateway.auth import AuthRefused, LoginVerifier, VerifiedNode
 from devnet.gateway.leases import LOST, LOST_REASON
 from devnet.gateway.server import NOTICE_NO_PUBLIC_PORT, GatewayServer
@@ -65,20 +62,12 @@ CONFIG = TunnelConfig(heartbeat_interval=0.2, heartbeat_timeout=5.0)
 LEASE = "lease-1"
 
 
+pytestmark = pytest.mark.usefixtures("one_chain_thread")
+
+
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    w3 = Web3(EthereumTesterProvider())
-    return Chain(w3, deploy_all(w3, w3.eth.accounts[0]), tmp_path_factory.mktemp("home"))
-
-
-@pytest.fixture(autouse=True)
-async def _one_chain_thread() -> AsyncIterator[None]:
-    """The in-process chain is not made for concurrent callers: run the gateway's chain reads
-    (asyncio.to_thread) on one worker thread."""
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    asyncio.get_running_loop().set_default_executor(executor)
-    yield
-    executor.shutdown(wait=False)
+def chain(gateway_chain: Chain) -> Chain:
+    return gateway_chain
 
 
 def make_gateway(chain: Chain, tmp_path: Path, **kwargs: Any) -> GatewayServer:

@@ -5,7 +5,6 @@ tiny HTTP server per lease), and the lease's public port carried through the tun
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -15,11 +14,9 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from web3 import EthereumTesterProvider, Web3
 from web3.logs import DISCARD
 
 from devnet.chain.accounts import gateway_account
-from devnet.chain.deploy import deploy_all
 from devnet.chain.faucet import fund
 from devnet.chain.tx import send, send_signed
 from devnet.gateway.deployments import DeploymentError
@@ -74,19 +71,12 @@ SERVICE = {
 PRICE = 10**6
 
 
+pytestmark = pytest.mark.usefixtures("one_chain_thread")
+
+
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    w3 = Web3(EthereumTesterProvider())
-    return Chain(w3, deploy_all(w3, w3.eth.accounts[0]), tmp_path_factory.mktemp("home"))
-
-
-@pytest.fixture(autouse=True)
-async def _one_chain_thread() -> AsyncIterator[None]:
-    """The in-process chain is not made for concurrent callers (see test_gateway.py)."""
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    asyncio.get_running_loop().set_default_executor(executor)
-    yield
-    executor.shutdown(wait=False)
+def chain(gateway_chain: Chain) -> Chain:
+    return gateway_chain
 
 
 @contextlib.asynccontextmanager

@@ -5,15 +5,12 @@ bytes through the tunnel, and the node's system check then shows the measured fi
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web3 import EthereumTesterProvider, Web3
 
-from devnet.chain.deploy import deploy_all
 from devnet.gateway.server import GatewayServer
 from fizz_app.core.bandwidth import load_measurement, save_measurement, with_measurement
 from fizz_app.core.chain import AsyncChainClient
@@ -40,19 +37,12 @@ BUCKETS = {"10mbps", "50mbps", "100mbps", "200mbps", "300mbps", "400mbps", "500m
 MIB = 1024 * 1024
 
 
+pytestmark = pytest.mark.usefixtures("one_chain_thread")
+
+
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    w3 = Web3(EthereumTesterProvider())
-    return Chain(w3, deploy_all(w3, w3.eth.accounts[0]), tmp_path_factory.mktemp("home"))
-
-
-@pytest.fixture(autouse=True)
-async def _one_chain_thread() -> AsyncIterator[None]:
-    """The in-process chain takes one caller at a time (see test_gateway.py)."""
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    asyncio.get_running_loop().set_default_executor(executor)
-    yield
-    executor.shutdown(wait=False)
+def chain(gateway_chain: Chain) -> Chain:
+    return gateway_chain
 
 
 @pytest.fixture

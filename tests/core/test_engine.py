@@ -28,6 +28,7 @@ from devnet.gateway.server import GatewayServer
 from devnet.gateway.tls import self_signed_certificate
 from fizz_app.core.chain import AsyncChainClient
 from fizz_app.core.config import SettingsStore
+from fizz_app.core.errors import UserFacingError
 from fizz_app.core.jobs.container import ContainerRunner
 from fizz_app.core.jobs.wasm import WasmRunner
 from fizz_app.core.node import Node
@@ -112,10 +113,14 @@ async def gateway(chain: Chain, tmp_path: Path) -> AsyncIterator[GatewayServer]:
 
 
 @pytest.fixture
-def make_node(chain: Chain, fizz_home: Path, podman_socket: str) -> Callable[[], Node]:
+def make_node(
+    chain: Chain, fizz_home: Path, podman_socket: str, request: pytest.FixtureRequest
+) -> Callable[[], Node]:
     """A factory of engines for one registered node (same wallet and data folder each time,
-    like restarts of the app)."""
-    account = chain.register()
+    like restarts of the app); a test marked ``unregistered`` gets a funded wallet only."""
+    account = (
+        chain.funded() if request.node.get_closest_marker("unregistered") else chain.register()
+    )
     wallets = WalletManager(fizz_home, None, scrypt_n=16)
     wallets.import_private_key(account.key.hex(), PASSPHRASE)
     store = SettingsStore(fizz_home / "settings.json")
@@ -321,6 +326,8 @@ async def test_on_chain_lease_earnings_reach_the_ledger_and_match_the_chain(
             return earnings.get("lifetime", {}).get("uSPON", {}).get("lease_earnings")
 
         await until(lambda: booked() == str(15 * USPON), what="earnings booked")
+        withdrawn = await node.withdraw_earnings("5")
+        assert withdrawn.amount.raw == 5 * USPON
         await until(
             lambda: any(
                 "matches the chain: 15 uSPON" in line
@@ -360,3 +367,19 @@ async def test_a_schedule_pauses_the_node_and_stop_on_pause_ends_leases_after_a_
 
         store.update_section("limits", schedule=[])
         await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="resumed")
+
+
+@pytest.mark.unregistered
+async def test_a_new_wallet_registers_through_the_engine_and_goes_online(
+    make_node: Callable[[], Node], gateway: GatewayServer
+) -> None:
+    async with make_node() as node:
+        await node.start()
+        await until(lambda: node.snapshot().status is NodeStatus.ERROR, what="not registered")
+        assert "not registered" in node.snapshot().why_no_jobs
+        result = await node.register(region="us-east", gateway_id=gateway.gateway_id)
+        assert result.fizz_id > 0 and result.region == "us-east"
+        assert node.settings.node.region == "us-east"
+        await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="online")
+        with pytest.raises(UserFacingError, match="already registered"):
+            await node.register(region="us-east", gateway_id=gateway.gateway_id)

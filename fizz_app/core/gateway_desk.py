@@ -17,6 +17,7 @@ The engine creates one :class:`GatewayDesk` per run and hands it to
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 from .errors import UserFacingError
 from .jobs.lease_store import Lease, LeaseState
 from .jobs.leases import LeaseManager
-from .jobs.manifest import JobManifest, ManifestError, check_fits, parse_resources
+from .jobs.manifest import JobManifest, ManifestError, Runtime, check_fits, parse_resources
 from .tunnel import AnnouncedLease, OfferedLease
 
 __all__ = ["GatewayDesk", "LinkPort", "MAX_LOG_BYTES"]
@@ -176,7 +177,11 @@ class GatewayDesk:
         try:
             wanted = parse_resources(offer.resources)
             # free_capacity pings the container engine: never on the loop.
-            check_fits(wanted, await asyncio.to_thread(self._manager.free_capacity))
+            free = await asyncio.to_thread(self._manager.free_capacity)
+            if not free.runtimes:
+                return "no job runtime is available on this node right now"
+            # The offer does not say which runtime the manifest will ask for: judge sizes only.
+            check_fits(wanted, dataclasses.replace(free, runtimes=frozenset(Runtime)))
         except ManifestError as error:
             if error.code == "exceeds_offer":
                 self.market_refusal = (f"an order asked for more: {error.message}", self._clock())

@@ -330,6 +330,17 @@ class ChainClient:
             status=int(status),
         )
 
+    def gateways(self, limit: int = 100) -> list[GatewayInfo]:
+        """Return the registered gateways, in id order (ids count up from 1 on chain; the
+        first id that is not registered ends the list), at most ``limit``."""
+        registry = self._contract("ProviderRegistry")
+        found: list[GatewayInfo] = []
+        for provider_id in range(1, limit + 1):
+            if not self._read(registry.functions.isProviderRegistered(provider_id).call):
+                break
+            found.append(self.gateway(provider_id))
+        return found
+
     def rewards(self, address: str) -> RewardsStatus:
         """Return the era, pending and accumulated rewards of ``address``."""
         manager = self._contract("FizzRewardsManager")
@@ -636,6 +647,12 @@ class AsyncChainClient:
 
     async def gateway(self, provider_id: int) -> GatewayInfo:
         return await asyncio.to_thread(self.client.gateway, provider_id)
+
+    async def gateways(self, limit: int = 100) -> list[GatewayInfo]:
+        return await asyncio.to_thread(self.client.gateways, limit)
+
+    async def balances(self, address: str) -> Balances:
+        return await asyncio.to_thread(self.client.balances, address)
 
     async def is_linked(self, fizz_id: int, provider_id: int) -> bool:
         return await asyncio.to_thread(self.client.is_linked, fizz_id, provider_id)

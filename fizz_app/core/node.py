@@ -152,6 +152,7 @@ class Node(AccountIntents):
         self._ticker: asyncio.Task[None] | None = None
         self._error: str | None = None
         self._registered: bool | None = None
+        self._rewards = None
         self._decision: PolicyDecision | None = None
         self._facts = PolicyFacts()
         self._facts_at = 0.0
@@ -292,6 +293,20 @@ class Node(AccountIntents):
         """
         before = self._settings
         self._settings = await asyncio.to_thread(self._store.update, **changes)
+        self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
+        await self._settings_applied(before)
+        return self._settings
+
+    async def update_section(self, section: str, **changes: Any) -> Settings:
+        """Change only the given fields of ``pricing``, ``limits`` or ``node`` and apply them
+        at once (prices and limits reach the gateway without a restart).
+
+        Raises:
+            SettingsError: a value is invalid (the message names ``section.field``); nothing
+                is saved.
+        """
+        before = self._settings
+        self._settings = await asyncio.to_thread(self._store.update_section, section, **changes)
         self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
         await self._settings_applied(before)
         return self._settings

@@ -11,16 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .config import Settings
 from .errors import UserFacingError
 from .jobs.lease_store import LeaseState
 from .jobs.leases import LeaseManager
 from .ledger import EarningsLedger
-from .ledger_types import TxStatus
+from .ledger_types import Period, PeriodTotal, TxStatus
 from .online import OnlineTarget, WalletAccess, default_wallets, find_gateway, unlock_wallet
 from .registration import (
     RegistrationResult,
@@ -34,12 +39,48 @@ from .registration import (
 from .state import NodeSnapshot
 
 if TYPE_CHECKING:
-    from .chain import AsyncChainClient
-    from .wallet import UnlockedWallet
+    from .chain import AsyncChainClient, Balances, GatewayInfo, RewardsStatus
+    from .wallet import NewWallet, UnlockedWallet, WalletManager
 
-__all__ = ["AccountIntents"]
+__all__ = ["AccountIntents", "GatewayChoice", "WalletInfo", "connect_latency_ms"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WalletInfo:
+    exists: bool
+    address: str | None
+    storage: str | None
+    """``keyring`` or ``keystore`` (the passphrase-encrypted file), ``None`` without a wallet."""
+    reward_address: str | None
+
+
+@dataclass(frozen=True)
+class GatewayChoice:
+    provider_id: int
+    host_uri: str
+    status: int
+    latency_ms: float | None
+    """TCP connect time from this machine; ``None`` when it did not answer."""
+
+
+def connect_latency_ms(host_uri: str, timeout: float = 2.0) -> float | None:
+    """Milliseconds to open a TCP connection to a gateway's published address (blocking)."""
+    parts = urlsplit(host_uri if "://" in host_uri else f"wss://{host_uri}")
+    host = parts.hostname
+    if not host:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+    except ValueError:
+        return None
+    began = time.perf_counter()
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return round((time.perf_counter() - began) * 1000, 1)
+    except OSError:
+        return None
 
 
 class AccountIntents:
@@ -57,6 +98,8 @@ class AccountIntents:
     _chain_factory: Callable[[Settings], AsyncChainClient]
     _chain_every: float
     _registered: bool | None
+    _rewards: RewardsStatus | None
+    """The last era rewards read on chain (pending, accumulated, per era)."""
     _error: str | None
     _wake: asyncio.Event
 
@@ -152,6 +195,7 @@ class AccountIntents:
         while True:
             try:
                 rewards = await chain.rewards(target.wallet.address)
+                self._rewards = rewards
                 earnings = await asyncio.to_thread(
                     chain.client.earnings,
                     registration.fizz_id,
@@ -198,6 +242,98 @@ class AccountIntents:
         finally:
             target.wallet.close()
 
+    async def wallet_info(self) -> WalletInfo:
+        """Whether a wallet exists, its address, where its secret is kept, the reward address."""
+        wallets = await self._wallet_access()
+
+        def read() -> WalletInfo:
+            exists = wallets.exists()
+            reward = wallet_reward_address(wallets) if exists else None
+            return WalletInfo(exists, wallets.address(), wallets.storage_kind(), reward)
+
+        return await asyncio.to_thread(read)
+
+    def wallet_needs_passphrase(self) -> bool:
+        """True when a new wallet would go to the passphrase-encrypted file (no OS keyring):
+        ask the user for a passphrase (8+ characters) before :meth:`create_wallet`."""
+        wallets = self._wallets
+        return bool(getattr(wallets, "needs_passphrase", False))
+
+    async def create_wallet(self, passphrase: str | None = None) -> NewWallet:
+        """Create the node wallet. Show ``mnemonic`` ONCE and have the user confirm some words
+        (:func:`fizz_app.core.wallet.challenge_positions`, ``check_confirmation``).
+
+        Raises:
+            WalletError: a wallet exists already, or a passphrase is missing or too short.
+        """
+        wallets = await self._manager_of_wallets()
+        created: NewWallet = await asyncio.to_thread(wallets.create, passphrase)
+        self._wake.set()
+        return created
+
+    async def import_wallet(self, secret: str, passphrase: str | None = None) -> str:
+        """Import the node wallet from a 12/24-word recovery phrase or a private key (64 hex
+        digits); returns its address.
+
+        Raises:
+            WalletError: not a valid phrase or key (the message says which), a wallet exists
+                already, or a passphrase is missing or too short.
+        """
+        wallets = await self._manager_of_wallets()
+        text = " ".join(secret.split())
+        if len(text.split()) > 1:
+            address = await asyncio.to_thread(wallets.import_mnemonic, text, passphrase)
+        else:
+            address = await asyncio.to_thread(wallets.import_private_key, text, passphrase)
+        self._wake.set()
+        return str(address)
+
+    async def balances(self) -> Balances:
+        """The wallet's gas, uSPON and SPON balances on the settings' network.
+
+        Raises:
+            UserFacingError: no wallet, or the chain cannot be reached.
+        """
+        info = await self.wallet_info()
+        if not info.exists or info.address is None:
+            raise UserFacingError("This node has no wallet yet.", "Create or import one first.")
+        return await self._chain_factory(self._settings).balances(info.address)
+
+    async def gateways(self) -> list[GatewayChoice]:
+        """The network's gateways with the time a TCP connection to each takes from here
+        (``None`` when it does not answer within 2 s), for the registration step."""
+        found = await self._chain_factory(self._settings).gateways()
+
+        async def measure(gateway: GatewayInfo) -> GatewayChoice:
+            latency = await asyncio.to_thread(connect_latency_ms, gateway.host_uri)
+            return GatewayChoice(gateway.provider_id, gateway.host_uri, gateway.status, latency)
+
+        return list(await asyncio.gather(*(measure(gateway) for gateway in found)))
+
+    async def earnings_totals(self, period: str = "day") -> list[PeriodTotal]:
+        """Lease earnings and rewards per day, week or month (local time), oldest first."""
+        ledger = self._ledger
+        if ledger is None:
+            return []
+        local = datetime.now().astimezone().tzinfo or UTC
+        return await asyncio.to_thread(ledger.totals, Period(period), local)
+
+    async def export_earnings_csv(self, path: Path) -> int:
+        """Write every ledger entry to ``path`` as CSV (atomically); returns the row count."""
+        ledger = self._ledger
+        if ledger is None:
+            raise UserFacingError("The earnings ledger is not open yet.", "Try again shortly.")
+        local = datetime.now().astimezone().tzinfo or UTC
+        return await asyncio.to_thread(ledger.export_csv, path, tz=local)
+
+    async def _manager_of_wallets(self) -> WalletManager:
+        from .wallet import WalletManager  # eth_account: only when the wallet changes
+
+        wallets = await self._wallet_access()
+        if not isinstance(wallets, WalletManager):
+            raise UserFacingError("This node's wallet cannot be changed from here.")
+        return wallets
+
     async def _wallet_access(self) -> WalletAccess:
         if self._wallets is None:
             self._wallets = await asyncio.to_thread(default_wallets, self._data_dir)
@@ -239,6 +375,7 @@ class AccountIntents:
                     for token, total in lifetime.items()
                 },
                 "chain": [check.summary() for check in checks],
+                "rewards": None if self._rewards is None else self._rewards.to_dict(),
             }
         )
 

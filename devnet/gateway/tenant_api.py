@@ -18,7 +18,9 @@ GET    ``/status``, ``/healthz``                        as on the WebSocket port
 =====  ===============================================  =======================================
 
 ``?node=0x…`` is a devnet extension: it names the node of a lease the chain does not have, and
-picks one lease when two nodes report the same id. Statuses: 400 bad request (JSON, manifest,
+picks one lease when two nodes report the same id; ``?price=N`` (token base units per block,
+default 0) is what such a lease pays — the node refuses a price below its own. A lease on chain
+carries its accepted price. Statuses: 400 bad request (JSON, manifest,
 address, tail), 404 unknown lease or path, 405 wrong method, 409 rejected by the node (its
 reason) or a lease conflict, 411 no ``Content-Length``, 413 body too large, 431 header too large,
 503 node not connected or chain unreadable, 504 the node did not answer.
@@ -87,7 +89,12 @@ class TenantBackend(Protocol):
     """What the API asks of the gateway (:class:`~devnet.gateway.server.GatewayServer`)."""
 
     async def deploy(
-        self, lease_id: str, services: Sequence[Mapping[str, Any]], *, node: str | None = None
+        self,
+        lease_id: str,
+        services: Sequence[Mapping[str, Any]],
+        *,
+        node: str | None = None,
+        price_per_block: str = ...,
     ) -> Lease: ...
 
     async def close_lease(
@@ -329,7 +336,10 @@ class TenantApi:
             raise _HttpError(400, f"the body is not JSON: {error}") from None
         services = manifest_services(body)
         node = request.query.get("node") or None
-        lease = await self.backend.deploy(lease_id, services, node=node)
+        price = request.query.get("price", "0").strip() or "0"
+        if not re.fullmatch(r"[0-9]{1,30}(\.[0-9]{1,18})?", price):
+            raise _HttpError(400, f"price {price[:40]!r} is not a number of base units per block")
+        lease = await self.backend.deploy(lease_id, services, node=node, price_per_block=price)
         return _lease_answer(lease)
 
     async def _logs(

@@ -93,6 +93,7 @@ class _Printer:
     def __init__(self, out: TextIO, *, as_json: bool) -> None:
         self._out = out
         self._json = as_json
+        self._lease_states: dict[str, str] = {}
 
     def _emit(self, text: str, data: dict[str, Any]) -> None:
         if self._json:
@@ -118,6 +119,10 @@ class _Printer:
             self._emit(f"{event.status.value:<10} {event.reason}", event.to_dict())
         elif isinstance(event, LeaseChanged):
             lease = event.lease
+            # Usage updates re-send a lease in the same state: one line per state is enough.
+            if self._lease_states.get(lease["lease_id"]) == lease["state"] and not self._json:
+                return
+            self._lease_states[lease["lease_id"]] = lease["state"]
             ports = ", ".join(f"{port}→127.0.0.1:{host}" for port, host in lease["ports"].items())
             detail = f" ({lease['reason']})" if lease.get("reason") else ""
             where = f" ports {ports}" if ports else ""

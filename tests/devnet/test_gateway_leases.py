@@ -205,9 +205,15 @@ def manifest_body(*services: dict[str, Any]) -> bytes:
 
 
 async def put_manifest(
-    gateway: GatewayServer, lease_id: str, body: bytes, node: str | None = None
+    gateway: GatewayServer,
+    lease_id: str,
+    body: bytes,
+    node: str | None = None,
+    price: str | None = None,
 ) -> HttpAnswer:
-    query = "" if node is None else f"?node={node}"
+    params = [f"node={node}"] if node is not None else []
+    params += [f"price={price}"] if price is not None else []
+    query = f"?{'&'.join(params)}" if params else ""
     return await http_request(
         gateway.api_port, "PUT", f"/deployment/{lease_id}/manifest{query}", body
     )
@@ -552,3 +558,16 @@ async def test_a_deployed_lease_survives_a_gateway_restart(chain: Chain, tmp_pat
         assert report["state"] == "running"
         assert report["forwarded_ports"]["web"][0]["externalPort"] == public
         assert report["forwarded_ports"]["web"][0]["port"] == 80
+
+
+async def test_a_devnet_lease_names_its_price_and_a_bad_price_is_refused(
+    chain: Chain, gateway: GatewayServer
+) -> None:
+    account = chain.register()
+    async with lease_node(gateway, account) as node:
+        bad = await put_manifest(gateway, "p-1", manifest_body(), account.address, price="-3")
+        assert bad.status == 400 and "is not a number of base units" in bad.json()["error"]
+        assert node.offers == []
+        answer = await put_manifest(gateway, "p-2", manifest_body(), account.address, price="1.5")
+        assert answer.status == 200, answer.body
+        assert node.offers[0].price_per_block == "1.5"

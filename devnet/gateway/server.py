@@ -846,4 +846,9 @@ def _inventory_entry(session: Session) -> dict[str, Any]:
             "up_mbps": session.bandwidth.get(UP),
             "bucket": _bucket(session.bandwidth),
         }
+    if session.prices is not None:
+        # What the bidding agent offers tenants this node at (the node's last `prices`).
+        prices = session.prices.to_obj()
+        del prices["type"]
+        entry["prices"] = prices
     return entry

@@ -253,6 +253,14 @@ async def test_price_changes_apply_live_and_the_desired_state_survives_a_restart
         assert (
             node.snapshot().prices["cpu_per_thread_month_usd"] != before["cpu_per_thread_month_usd"]
         )  # type: ignore[index]
+        new_cpu = node.snapshot().prices["cpu_per_thread_month_usd"]  # type: ignore[index]
+
+        def gateway_price() -> str | None:
+            nodes = gateway.status()["cluster"]["inventory"]["available"]["nodes"]
+            row = next((n for n in nodes if n["name"] == address[2:].lower()), {})
+            return row.get("prices", {}).get("cpu_per_thread_month_usd")
+
+        await until(lambda: gateway_price() == new_cpu, what="the gateway sees the new price")
         assert (lease_of(node, "9001") or {}).get("state") == "running"  # untouched
 
     # Leaving the engine drained the lease; the user's "online" is kept for the next start.

@@ -28,6 +28,7 @@ __all__ = [
     "DesiredStateChanged",
     "SettingsChanged",
     "LeaseChanged",
+    "EarningsChanged",
     "event_from_dict",
     "EventBus",
     "Subscription",
@@ -155,6 +156,15 @@ class LeaseChanged(Event):
 
     type: ClassVar[str] = "lease_changed"
     lease: dict[str, Any]
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class EarningsChanged(Event):
+    """The earnings ledger or the chain's rewards changed (``earnings`` is the snapshot's)."""
+
+    type: ClassVar[str] = "earnings_changed"
+    earnings: dict[str, Any]
 
 
 # ---- Bus ----------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from .config import Settings
 from .errors import UserFacingError
+from .events import EarningsChanged, EventBus
 from .jobs.lease_store import LeaseState
 from .jobs.leases import LeaseManager
 from .ledger import EarningsLedger
@@ -39,7 +40,13 @@ from .registration import (
 from .state import NodeSnapshot
 
 if TYPE_CHECKING:
-    from .chain import AsyncChainClient, Balances, GatewayInfo, RewardsStatus
+    from .chain import (
+        AsyncChainClient,
+        Balances,
+        FizzRegistration,
+        GatewayInfo,
+        RewardsStatus,
+    )
     from .wallet import NewWallet, UnlockedWallet, WalletManager
 
 __all__ = ["AccountIntents", "GatewayChoice", "WalletInfo", "connect_latency_ms"]
@@ -95,6 +102,8 @@ class AccountIntents:
     _target: OnlineTarget | None
     _wallets: WalletAccess | None
     _passphrase: Callable[[], str | None]
+    _passphrase_source: Callable[[], str | None]
+    """The passphrase source the node was built with (:meth:`set_passphrase` restores it)."""
     _chain_factory: Callable[[Settings], AsyncChainClient]
     _chain_every: float
     _registered: bool | None
@@ -102,6 +111,7 @@ class AccountIntents:
     """The last era rewards read on chain (pending, accumulated, per era)."""
     _error: str | None
     _wake: asyncio.Event
+    _bus: EventBus
 
     # Provided by Node.
     check_hardware: Callable[[], Awaitable[Any]]
@@ -253,6 +263,20 @@ class AccountIntents:
 
         return await asyncio.to_thread(read)
 
+    async def registration(self) -> FizzRegistration | None:
+        """This wallet's registration on chain; ``None`` when it is not registered (or there
+        is no wallet yet). The chain is the truth: a wallet registered elsewhere counts.
+
+        Raises:
+            UserFacingError: the chain cannot be reached.
+        """
+        info = await self.wallet_info()
+        if not info.exists or info.address is None:
+            return None
+        found = await self._chain_factory(self._settings).registration(info.address)
+        self._registered = found is not None
+        return found
+
     def wallet_needs_passphrase(self) -> bool:
         """True when a new wallet would go to the passphrase-encrypted file (no OS keyring):
         ask the user for a passphrase (8+ characters) before :meth:`create_wallet`."""
@@ -287,6 +311,37 @@ class AccountIntents:
             address = await asyncio.to_thread(wallets.import_private_key, text, passphrase)
         self._wake.set()
         return str(address)
+
+    async def set_passphrase(self, passphrase: str | None) -> None:
+        """Unlock the keystore wallet with ``passphrase`` from now on (register, start, claim),
+        for this run only: it is kept in memory, never saved, logged or published. A front end
+        calls this after the user typed it (creating, importing or unlocking the wallet) and
+        then clears its field. ``None`` or ``""`` goes back to the passphrase source the node
+        was built with (the environment, for a headless node).
+
+        When a keystore wallet exists the passphrase is tried first, so a wrong one is refused
+        at once and nothing changes.
+
+        Raises:
+            WalletError: the passphrase does not unlock the wallet.
+        """
+        if not hasattr(self, "_passphrase_source"):
+            self._passphrase_source = self._passphrase
+        if not passphrase:
+            self._passphrase = self._passphrase_source
+            return
+        wallets = await self._wallet_access()
+        if await asyncio.to_thread(wallets.exists) and (
+            await asyncio.to_thread(wallets.storage_kind) == "keystore"
+        ):
+            wallet = await unlock_wallet(wallets, passphrase)
+            wallet.close()
+
+        def given() -> str:
+            return passphrase
+
+        self._passphrase = given
+        self._wake.set()  # a node waiting to go online retries with it now
 
     async def balances(self) -> Balances:
         """The wallet's gas, uSPON and SPON balances on the settings' network.
@@ -362,22 +417,23 @@ class AccountIntents:
             return
         lifetime = await asyncio.to_thread(ledger.lifetime)
         checks = await asyncio.to_thread(ledger.latest_reconciliation)
-        self._snapshot = self._snapshot.evolve(
-            earnings={
-                "lifetime": {
-                    token: {
-                        "decimals": total.decimals,
-                        "lease_earnings": str(total.lease_earnings),
-                        "rewards": str(total.rewards),
-                        "claimed": str(total.claimed),
-                        "withdrawn": str(total.withdrawn),
-                    }
-                    for token, total in lifetime.items()
-                },
-                "chain": [check.summary() for check in checks],
-                "rewards": None if self._rewards is None else self._rewards.to_dict(),
-            }
-        )
+        earnings = {
+            "lifetime": {
+                token: {
+                    "decimals": total.decimals,
+                    "lease_earnings": str(total.lease_earnings),
+                    "rewards": str(total.rewards),
+                    "claimed": str(total.claimed),
+                    "withdrawn": str(total.withdrawn),
+                }
+                for token, total in lifetime.items()
+            },
+            "chain": [check.summary() for check in checks],
+            "rewards": None if self._rewards is None else self._rewards.to_dict(),
+        }
+        if earnings != self._snapshot.earnings:
+            self._snapshot = self._snapshot.evolve(earnings=earnings)
+            self._bus.publish(EarningsChanged(earnings=earnings))
 
     async def _book_running(self, now: float) -> None:
         """Usage of running leases and this session's online time, into the ledger."""

@@ -14,6 +14,7 @@ import pytest
 from fizz_app.core.checks import Verdict
 from fizz_app.core.events import (
     DesiredStateChanged,
+    EarningsChanged,
     Event,
     EventBus,
     HardwareChecked,
@@ -47,6 +48,11 @@ def every_event(report: HardwareReport, verdict: Verdict) -> list[Event]:
             seq=11,
             at=1_700_000_004.0,
             lease={"lease_id": "42", "state": "running", "ports": {"8080": 40123}},
+        ),
+        EarningsChanged(
+            seq=12,
+            at=1_700_000_005.0,
+            earnings={"lifetime": {"uSPON": {"decimals": 6, "lease_earnings": "15000000"}}},
         ),
     ]
 

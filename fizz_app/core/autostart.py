@@ -110,8 +110,8 @@ def windows_command_line(command: Sequence[str]) -> str:
 
 def app_command(*, minimized: bool = False) -> list[str]:
     """The command that starts the desktop app: the bundled executable when frozen, else this
-    Python running ``-m fizz_app gui``. ``minimized`` adds ``--minimized`` (start in the tray);
-    pass it only once the app accepts that option."""
+    Python running ``-m fizz_app gui``. ``minimized`` adds ``--minimized`` (start in the
+    tray, the window hidden)."""
     if getattr(sys, "frozen", False):
         command = [sys.executable]
     else:

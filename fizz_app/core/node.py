@@ -258,6 +258,25 @@ class Node(AccountIntents):
         """End a pause."""
         await self.start()
 
+    async def lease_logs(self, lease_id: str, tail: int = 200) -> list[str]:
+        """Return the last ``tail`` log lines kept for lease ``lease_id``, oldest first, each
+        as ``"HH:MM:SS source: text"`` (``source`` is ``node`` or ``job``); an unknown lease or
+        one without output gives an empty list.
+
+        Raises:
+            UserFacingError: the lease book is not open yet (the engine is still starting).
+        """
+        manager = self._manager
+        if manager is None:
+            raise UserFacingError(
+                "The leases are not loaded yet.", "Wait a moment while Fizz Node starts."
+            )
+        lines = await asyncio.to_thread(manager.logs, lease_id, max(1, tail))
+        return [
+            f"{datetime.fromtimestamp(line.time):%H:%M:%S} {line.source}: {line.text}"
+            for line in lines
+        ]
+
     async def check_hardware(self) -> Verdict:
         """Probe the machine, judge it against the settings' profile, publish the result.
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,43 @@ def test_bad_argument_is_a_usage_error(tmp_path: Path) -> None:
     result = _run_app(tmp_path, "--no-such-option")
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def test_a_second_launch_raises_the_first_and_exits_zero(tmp_path: Path) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIZZ_HOME": str(tmp_path)}
+    first = subprocess.Popen(
+        [sys.executable, "-c", RUN_APP, "--quit-after", "20"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log_file = tmp_path / "logs" / "fizz-node.log"
+    try:
+        deadline = time.monotonic() + 20
+        while "listening for later launches" not in _read(log_file):
+            assert first.poll() is None, first.stderr.read() if first.stderr else ""
+            assert time.monotonic() < deadline, "the first app never started listening"
+            time.sleep(0.1)
+
+        started = time.monotonic()
+        second = _run_app(tmp_path, "--quit-after", "20")
+        assert second.returncode == 0, second.stderr
+        assert time.monotonic() - started < 15  # it did not run its own 20 s
+        while "another launch asked to show the window" not in _read(log_file):
+            assert time.monotonic() < deadline + 10, "the first app was not asked to raise"
+            time.sleep(0.1)
+        assert "already running" in _read(log_file)
+        assert first.poll() is None  # the first keeps running
+    finally:
+        first.terminate()
+        first.wait(10)
+        # Killed, it leaves its socket file behind (the next launch would claim it).
+        from fizz_app.gui.single_instance import instance_key
+
+        (Path(tempfile.gettempdir()) / instance_key(tmp_path)).unlink(missing_ok=True)
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""

@@ -41,23 +41,26 @@ class Running:
         bridge.sig_snapshot.connect(self.snapshots.append)
 
     def label(self, name: str) -> QLabel:
-        label = self.window.findChild(QLabel, name)
+        # The set-up wizard shows a system check of its own: look in the page under test.
+        label = self.page.findChild(QLabel, name)
         assert label is not None, f"no label {name!r}"
         return label
 
     def badges(self) -> list[StatusBadge]:
-        return self.window.findChildren(StatusBadge)
+        return self.page.findChildren(StatusBadge)
 
 
 @pytest.fixture
 def start_window(qtbot: QtBot, make_bridge: Callable[..., EngineBridge]) -> Callable[[], Running]:
-    """Return a function that opens the window, starts its bridge and waits for the check."""
+    """Return a function that opens the window on the System check page, starts its bridge and
+    waits for the check."""
 
     def start() -> Running:
         bridge = make_bridge()
         window = MainWindow(bridge)  # before start(), as run_app does: it gets the first snapshot
         qtbot.addWidget(window)
         running = Running(window, bridge)
+        window.show_page("system_check")
         window.show()
         qtbot.waitExposed(window)
         bridge.start()
@@ -115,7 +118,7 @@ def test_spheron_profile_shows_cpu_failure_with_remedy(
     (gui_home / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     running = start_window()
 
-    cpu_badge = running.window.findChild(StatusBadge, "check_badge_cpu")
+    cpu_badge = running.page.findChild(StatusBadge, "check_badge_cpu")
     assert cpu_badge is not None
     assert cpu_badge.status is CheckStatus.FAIL
     assert cpu_badge.text == "FAIL"
@@ -186,3 +189,102 @@ def test_engine_failure_shows_banner_and_disables_check(
     headline = window.findChild(QLabel, "headline")
     assert headline is not None and "cannot run" in headline.text()
     assert window.status_text.startswith("Stopped")
+
+
+# ---- The shell: sidebar, pages, closing ---------------------------------------------------------
+
+
+def _window(qtbot: QtBot, make_bridge: Callable[..., EngineBridge]) -> MainWindow:
+    window = MainWindow(make_bridge())  # never started: the shell needs no engine
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def test_sidebar_lists_pages_and_opens_on_the_dashboard(
+    qtbot: QtBot, make_bridge: Callable[..., EngineBridge]
+) -> None:
+    window = _window(qtbot, make_bridge)
+    assert window.page_keys == [
+        "dashboard",
+        "earnings",
+        "pricing",
+        "settings",
+        "system_check",
+        "setup",
+    ]
+    assert window.current_page_key == "dashboard"
+    assert window.page("dashboard") is window.dashboard_page
+    sidebar = window.sidebar
+    assert sidebar.accessibleName() == "Pages"
+    assert [sidebar.item(row).text() for row in range(sidebar.count())] == [
+        "Dashboard",
+        "Earnings",
+        "Pricing",
+        "Settings",
+        "System check",
+        "Set up",
+    ]
+
+    extra = QLabel("Help goes here")
+    window.add_page("help", "Help", extra, icon=window.windowIcon())
+    assert window.page_keys[-1] == "help"
+    assert sidebar.item(6).text() == "Help" and not sidebar.item(6).icon().isNull()
+    with pytest.raises(ValueError, match="help"):
+        window.add_page("help", "Again", QLabel())
+    with pytest.raises(KeyError, match="nope"):
+        window.show_page("nope")
+
+    with qtbot.waitSignal(window.sig_page_changed) as blocker:
+        window.show_page("help")
+    assert blocker.args == ["help"]
+    assert extra.isVisible() and not window.dashboard_page.isVisible()
+
+
+def test_sidebar_is_navigated_with_arrow_keys(
+    qtbot: QtBot, make_bridge: Callable[..., EngineBridge]
+) -> None:
+    window = _window(qtbot, make_bridge)
+    window.activateWindow()
+    window.sidebar.setFocus()
+    qtbot.waitUntil(window.sidebar.hasFocus)
+
+    qtbot.keyClick(window.sidebar, Qt.Key.Key_Down)
+    assert window.current_page_key == "earnings"
+    assert window.page("earnings").isVisible()
+    qtbot.keyClick(window.sidebar, Qt.Key.Key_Up)
+    assert window.current_page_key == "dashboard"
+    assert window.dashboard_page.isVisible()
+
+
+def test_close_hides_to_tray_only_when_enabled(
+    qtbot: QtBot, make_bridge: Callable[..., EngineBridge]
+) -> None:
+    window = _window(qtbot, make_bridge)
+    window.set_close_to_tray(True)
+    with qtbot.waitSignal(window.sig_closed_to_tray):
+        assert not window.close()  # the close is refused: the window only hides
+    assert not window.isVisible()
+
+    window.bring_to_front()
+    qtbot.waitExposed(window)
+    assert window.isVisible()
+
+    window.set_close_to_tray(False)
+    with qtbot.assertNotEmitted(window.sig_closed_to_tray):
+        assert window.close()
+    assert not window.isVisible()
+
+
+def test_a_machine_without_a_wallet_opens_on_the_setup_wizard(
+    qtbot: QtBot, make_bridge: Callable[..., EngineBridge]
+) -> None:
+    bridge = make_bridge()
+    window = MainWindow(bridge)
+    qtbot.addWidget(window)
+    window.offer_setup()
+    window.show()
+    bridge.start()
+    qtbot.waitUntil(lambda: window.current_page_key == "setup", timeout=START_TIMEOUT_MS)
+    assert window.page("setup").isVisible()

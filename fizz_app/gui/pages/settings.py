@@ -334,7 +334,7 @@ class SettingsPage(QWidget):
     def _on_autostart_toggled(self, enabled: bool) -> None:
         try:
             if enabled:
-                where = autostart.enable_autostart(autostart.app_command())
+                where = autostart.enable_autostart(autostart.app_command(minimized=True))
                 set_message(self.message, f"Fizz Node will start at login ({where}).", ok=True)
             else:
                 autostart.disable_autostart()

@@ -29,6 +29,7 @@ __all__ = [
     "SettingsChanged",
     "LeaseChanged",
     "EarningsChanged",
+    "DiagnosisChanged",
     "event_from_dict",
     "EventBus",
     "Subscription",
@@ -165,6 +166,16 @@ class EarningsChanged(Event):
 
     type: ClassVar[str] = "earnings_changed"
     earnings: dict[str, Any]
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class DiagnosisChanged(Event):
+    """The answer to "why no jobs?" changed (``why_no_jobs`` is "" when leases can come)."""
+
+    type: ClassVar[str] = "diagnosis_changed"
+    why_no_jobs: str
+    accepting: bool
 
 
 # ---- Bus ----------------------------------------------------------------------------------------

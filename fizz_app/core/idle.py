@@ -388,13 +388,16 @@ def fullscreen_app() -> bool | None:
         return None
 
 
-def collect_facts(gpu_temp_c: float | None = None) -> PolicyFacts:
-    """Run every probe once. ``gpu_temp_c`` comes from the hardware probe (NVML)."""
+def collect_facts(gpu_temp_c: float | None = None, *, processes: bool = True) -> PolicyFacts:
+    """Run every probe once. ``gpu_temp_c`` comes from the hardware probe (NVML).
+
+    ``processes=False`` skips listing the running programs (the costliest probe: it walks
+    every process); pass it when no pause-program rule is set."""
     with suppress(Exception):
         return PolicyFacts(
             idle_seconds=idle_seconds(),
             on_battery=on_battery(),
-            running_processes=running_process_names(),
+            running_processes=running_process_names() if processes else None,
             fullscreen=fullscreen_app(),
             gpu_temp_c=gpu_temp_c,
         )

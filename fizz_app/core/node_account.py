@@ -217,7 +217,11 @@ class AccountIntents:
                 await self._refresh_earnings()
             except UserFacingError as error:  # the chain is unreachable: try again later
                 log.info("chain check skipped: %s", error)
-            await asyncio.sleep(self._chain_every)
+            # Rewards and settlements change slowly while no lease runs: look less often.
+            running = any(
+                lease["state"] not in ("closed", "failed") for lease in self._snapshot.leases
+            )
+            await asyncio.sleep(self._chain_every if running else self._chain_every * 5)
 
     async def claim_rewards(self) -> str:
         """Claim the era rewards on chain (paid in SPON); returns the transaction hash.

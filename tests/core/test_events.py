@@ -14,6 +14,7 @@ import pytest
 from fizz_app.core.checks import Verdict
 from fizz_app.core.events import (
     DesiredStateChanged,
+    DiagnosisChanged,
     EarningsChanged,
     Event,
     EventBus,
@@ -54,6 +55,7 @@ def every_event(report: HardwareReport, verdict: Verdict) -> list[Event]:
             at=1_700_000_005.0,
             earnings={"lifetime": {"uSPON": {"decimals": 6, "lease_earnings": "15000000"}}},
         ),
+        DiagnosisChanged(seq=13, at=1_700_000_006.0, why_no_jobs="Paused by you.", accepting=False),
     ]
 
 

@@ -784,7 +784,7 @@ class Node(AccountIntents):
         elif blocking:
             self._set_status(NodeStatus.PAUSED, reason)
         else:
-            self._set_status(NodeStatus.ONLINE, "Online: taking leases")
+            self._set_status(NodeStatus.ONLINE, "Taking leases")
 
     def _market_refusal(self) -> str | None:
         refusal = self._desk.market_refusal if self._desk is not None else None

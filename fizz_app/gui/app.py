@@ -101,6 +101,7 @@ def run_app(argv: list[str]) -> int:
     bridge.start()
     if not (args.minimized and QSystemTrayIcon.isSystemTrayAvailable()):
         window.show()  # minimized to a tray that exists; else a window, or nothing shows
+        QTimer.singleShot(0, lambda: log.info("first window shown"))  # for benchmarks/gui.py
     if instance_error is not None:
         window.show_error(instance_error)
     if args.quit_after is not None:

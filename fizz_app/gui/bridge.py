@@ -24,7 +24,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from ..core import paths
 from ..core.config import SettingsStore
@@ -111,6 +111,8 @@ class EngineBridge(QObject):
     """The ``concurrent.futures.Future`` of a submitted command, once it is done (any outcome)."""
     sig_engine_failed = Signal(str)
     """Text to show the user when the engine could not start or stopped on an error."""
+    _sig_outcome = Signal(object)
+    # Internal: a done future, queued to the bridge's own thread (see _report_outcome).
 
     def __init__(
         self,
@@ -134,6 +136,9 @@ class EngineBridge(QObject):
         # Engine thread only.
         self._snapshot_handle: asyncio.TimerHandle | None = None
         self._last_snapshot_at = float("-inf")
+        # Queued even when emitted on the bridge's thread: the outcome of a command is always
+        # announced from the event loop, after submit() has returned its future to the caller.
+        self._sig_outcome.connect(self._on_outcome, Qt.ConnectionType.QueuedConnection)
 
     # ---- Public API
 
@@ -163,8 +168,11 @@ class EngineBridge(QObject):
         """Run ``command(node)`` on the engine loop; safe to call from any thread.
 
         Do not block the GUI thread on the returned future: connect ``sig_command_finished``
-        (or ``sig_command_failed``) instead. When the engine is not ready the future fails at
-        once with :class:`EngineNotRunning`. Failures are also emitted as ``sig_command_failed``.
+        (or ``sig_command_failed``) instead. Both always come from the bridge thread's event
+        loop after ``submit()`` has returned, even for a command that finished at once, so
+        store the future and match it in the slot; no ``future.done()`` check is needed.
+        When the engine is not ready the future fails at once with :class:`EngineNotRunning`.
+        Failures are also emitted as ``sig_command_failed`` (just before ``sig_command_finished``).
         """
         with self._lock:
             loop, node = (self._loop, self._node) if self._ready.is_set() else (None, None)
@@ -280,8 +288,12 @@ class EngineBridge(QObject):
         self.sig_snapshot.emit(node.snapshot())
 
     def _report_outcome(self, future: concurrent.futures.Future[Any]) -> None:
-        # Runs on the engine thread (or on the caller's, when the future failed at once); it
-        # only emits the bridge's own signals, which Qt queues to the GUI thread.
+        # Runs on the engine thread, or on the caller's when the future was done before the
+        # callback was added: either way only queue it, never emit the public signals here.
+        self._sig_outcome.emit(future)
+
+    def _on_outcome(self, future: concurrent.futures.Future[Any]) -> None:
+        # The bridge's thread (the GUI thread), from its event loop.
         if not future.cancelled():
             error = future.exception()
             if error is not None:

@@ -272,8 +272,6 @@ class MainWindow(QMainWindow):
             # opens on the set-up wizard instead of an empty dashboard.
             self._setup_checked = True
             self._setup_probe = self._bridge.submit(read_wizard_facts)
-            if self._setup_probe.done():
-                self._on_setup_probed(self._setup_probe)
         self._system_check.show_snapshot(snapshot)
         self._status.setText(f"{snapshot.status.value.capitalize()}: {snapshot.status_reason}")
         self._update_checking()

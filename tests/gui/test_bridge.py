@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +20,7 @@ from fizz_app.core.errors import UserFacingError  # noqa: E402
 from fizz_app.core.events import Event, HardwareChecked  # noqa: E402
 from fizz_app.core.node import Node  # noqa: E402
 from fizz_app.core.state import NodeSnapshot, NodeStatus  # noqa: E402
+from fizz_app.gui import bridge as bridge_module  # noqa: E402
 from fizz_app.gui.bridge import EngineBridge, EngineNotRunning  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -123,6 +127,80 @@ def test_submit_before_start_fails_with_engine_not_running(
     assert "not running" in blocker.args[0]
     with pytest.raises(EngineNotRunning):
         future.result(timeout=0)
+
+
+class _InstantAsyncio:
+    """The ``asyncio`` module as the bridge sees it, except that a command submitted to the
+    engine loop has finished before ``run_coroutine_threadsafe`` returns: ``submit()`` then adds
+    its done-callback to a done future, which runs it at once on the caller's (GUI) thread."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    def run_coroutine_threadsafe(
+        coroutine: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop
+    ) -> concurrent.futures.Future[Any]:
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        concurrent.futures.wait([future], timeout=10)
+        assert future.done()
+        return future
+
+
+class _Caller:
+    """A page that stores the future submit() returns and matches it in its slots, with no
+    ``future.done()`` workaround."""
+
+    def __init__(self, bridge: EngineBridge) -> None:
+        self.bridge = bridge
+        self.future: concurrent.futures.Future[Any] | None = None
+        self.finished: list[bool] = []  # per sig_command_finished: was it our stored future?
+        self.failed: list[bool] = []  # per sig_command_failed: was our future stored by then?
+        bridge.sig_command_finished.connect(self._on_bridge_command_finished)
+        bridge.sig_command_failed.connect(self._on_bridge_command_failed)
+
+    def run(self, command: Callable[[Node], Any]) -> None:
+        self.future = self.bridge.submit(command)
+
+    def _on_bridge_command_finished(self, future: concurrent.futures.Future[Any]) -> None:
+        self.finished.append(future is self.future)
+
+    def _on_bridge_command_failed(self, text: str) -> None:
+        self.failed.append(self.future is not None)
+
+
+@pytest.mark.parametrize("engine", ["running", "not started"])
+@pytest.mark.parametrize("outcome", ["result", "error"])
+def test_a_command_done_before_submit_returns_is_announced_after_it(
+    qtbot: QtBot,
+    make_bridge: MakeBridge,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+    outcome: str,
+) -> None:
+    # The race: a future done before submit() added its callback used to emit
+    # sig_command_finished synchronously, inside submit(), before the caller stored the future.
+    bridge = make_bridge()
+    if engine == "running":
+        with qtbot.waitSignal(bridge.sig_snapshot, timeout=START_TIMEOUT_MS):
+            bridge.start()
+        monkeypatch.setattr(bridge_module, "asyncio", _InstantAsyncio())
+    caller = _Caller(bridge)
+
+    async def instant(node: Node) -> int:
+        if outcome == "error":
+            raise UserFacingError("The gateway refused the node.", "Pick another gateway.")
+        return 7
+
+    caller.run(instant)
+    assert caller.future is not None and caller.future.done()  # finished before submit returned
+    assert caller.finished == [] and caller.failed == []  # nothing emitted inside submit()
+    qtbot.waitUntil(lambda: bool(caller.finished))
+    assert caller.finished == [True]
+    failed = outcome == "error" or engine == "not started"
+    assert caller.failed == ([True] if failed else [])
+    if not failed:
+        assert caller.future.result(timeout=0) == 7
 
 
 def test_events_are_relayed_in_order_with_a_snapshot_after(

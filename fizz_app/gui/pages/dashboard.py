@@ -321,10 +321,6 @@ class DashboardPage(QWidget):
     def _refresh_offer(self) -> None:
         if self._offer_future is None or self._offer_future.done():
             self._offer_future = self._bridge.submit(_offered_units)
-            if self._offer_future.done():
-                # A quick command can finish before submit() returns; its finished signal then
-                # came (directly, on this thread) before the future was stored: handle it now.
-                self._on_bridge_command_finished(self._offer_future)
 
     # ---- Slots
 

@@ -21,8 +21,9 @@ from ...core.ledger_types import PeriodTotal, parse_units
 from ...core.state import NodeSnapshot
 from ..bridge import EngineBridge, EngineNotRunning, describe_error
 from ..widgets.earnings_chart import EarningsChart
-from ..widgets.earnings_panels import ERROR_STYLE, build_earnings_view
+from ..widgets.earnings_panels import build_earnings_view
 from ..widgets.earnings_parts import amount_of, lease_lines, rewards_lines
+from ..widgets.tones import Tone, set_tone
 
 if TYPE_CHECKING:
     from ...core.chain import Balances
@@ -306,13 +307,13 @@ class EarningsPage(QWidget):
 
     def _set_busy(self, text: str) -> None:
         self._busy = True
-        self._view.tx_status.setStyleSheet("")
+        set_tone(self._view.tx_status, None)
         self._view.tx_status.setText(text)
         self._update_buttons()
 
     def _set_done(self, text: str, *, ok: bool) -> None:
         self._busy = False
-        self._view.tx_status.setStyleSheet("" if ok else ERROR_STYLE)
+        set_tone(self._view.tx_status, None if ok else Tone.ERROR)
         self._view.tx_status.setText(text)
         self._update_buttons()
         if ok:

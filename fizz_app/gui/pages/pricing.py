@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 from ...core.state import NodeSnapshot
 from ..bridge import EngineBridge
 from ..widgets.earnings_parts import text_label, title_font
-from ..widgets.pricing_editor import ERROR_STYLE, PricingEditor
+from ..widgets.pricing_editor import PricingEditor
+from ..widgets.tones import Tone, set_tone
 
 __all__ = ["PricingPage"]
 
@@ -124,7 +125,7 @@ class PricingPage(QWidget):
 
     def _on_apply_clicked(self) -> None:
         self._busy = True
-        self._status.setStyleSheet("")
+        set_tone(self._status, None)
         self._status.setText("Saving…")
         self._update_buttons()
         self._editor.apply()
@@ -135,7 +136,7 @@ class PricingPage(QWidget):
 
     def _on_editor_changed(self) -> None:
         if not self._busy and self._editor.has_changes():
-            self._status.setStyleSheet("")
+            set_tone(self._status, None)
             self._status.setText("Not saved yet: press Apply prices.")
         elif not self._editor.has_changes() and self._status.text().startswith("Not saved yet"):
             self._status.setText("")
@@ -143,14 +144,14 @@ class PricingPage(QWidget):
 
     def _on_editor_applied(self, pricing: Any) -> None:
         self._busy = False
-        self._status.setStyleSheet("")
+        set_tone(self._status, None)
         self._status.setText(SAVED_TEXT)
         self._update_buttons()
         self.sig_applied.emit(pricing)
 
     def _on_editor_apply_failed(self, text: str) -> None:
         self._busy = False
-        self._status.setStyleSheet(ERROR_STYLE)
+        set_tone(self._status, Tone.ERROR)
         self._status.setText(f"Not saved. {text}")
         self._update_buttons()
 

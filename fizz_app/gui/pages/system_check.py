@@ -24,18 +24,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.checks import CheckResult, CheckStatus, Verdict, check_label
+from ...core.checks import CheckResult, Verdict, check_label
 from ...core.report import HardwareReport
 from ...core.state import NodeSnapshot
-from ..widgets.status_badge import STATUS_COLOURS, StatusBadge
+from ..widgets.status_badge import STATUS_TONES, StatusBadge
+from ..widgets.tones import Tone, set_tone, tone_colour
 
 __all__ = ["SystemCheckPage", "machine_summary"]
 
 GIB = 1024**3
 GB = 1000**3
-
-_PASS_COLOUR = STATUS_COLOURS[CheckStatus.PASS]
-_FAIL_COLOUR = STATUS_COLOURS[CheckStatus.FAIL]
 
 
 def machine_summary(report: HardwareReport) -> str:
@@ -184,8 +182,7 @@ class SystemCheckPage(QWidget):
     def _set_headline(self, text: str, good: bool | None) -> None:
         """Show ``text``: green with a tick, red with a cross, or plain (``good`` is None)."""
         self._headline.setText(text)
-        colour = {True: _PASS_COLOUR, False: _FAIL_COLOUR, None: ""}[good]
-        self._headline.setStyleSheet(f"color: {colour};" if colour else "")
+        set_tone(self._headline, {True: Tone.OK, False: Tone.ERROR, None: None}[good])
         if good is None:
             self._headline_icon.clear()
         else:
@@ -249,7 +246,7 @@ class SystemCheckPage(QWidget):
         if check.remedy:
             remedy = _text_label(parent, f"check_remedy_{check.name}", check.remedy)
             remedy.setAccessibleName(f"What to do about {check_label(check.name)}")
-            colour = STATUS_COLOURS[check.status]
+            colour = tone_colour(STATUS_TONES[check.status], parent.palette())
             # Longhand on purpose: the "border-left: 3px solid" shorthand draws nothing on a
             # QLabel in Qt 6.11.
             remedy.setStyleSheet(

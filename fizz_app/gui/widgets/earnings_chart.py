@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-import pyqtgraph as pg  # type: ignore[import-untyped]
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 from ...core.ledger_types import PeriodTotal, format_units
@@ -50,14 +50,10 @@ class EarningsChart(QWidget):
         self._values: list[Decimal] = []
         self._descriptions: list[str] = []
 
-        self._plot = pg.PlotWidget(self)
-        self._plot.setObjectName("earnings_plot")
-        self._plot.setMenuEnabled(False)
-        self._plot.setMouseEnabled(x=False, y=False)
-        self._plot.hideButtons()
-        self._plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self._bars = pg.BarGraphItem(x=[], height=[], width=BAR_WIDTH)
-        self._plot.addItem(self._bars)
+        # pyqtgraph (and numpy) cost ~25 MB: built the first time there are bars to show.
+        self._plot: Any = None
+        self._bars: Any = None
+        self._dirty = False
 
         self._empty = QLabel("No earnings yet. Bars appear here once leases pay.", self)
         self._empty.setObjectName("earnings_chart_empty")
@@ -66,8 +62,6 @@ class EarningsChart(QWidget):
 
         self._stack = QStackedLayout(self)
         self._stack.addWidget(self._empty)
-        self._stack.addWidget(self._plot)
-        self._apply_palette()
         self._redraw()
 
     # ---- Public API
@@ -96,10 +90,17 @@ class EarningsChart(QWidget):
 
     def drawn_heights(self) -> list[float]:
         """The heights pyqtgraph draws (for tests: proves the plot itself was updated)."""
+        if self._bars is None:
+            return []
         heights = self._bars.opts.get("height")
         return [] if heights is None else [float(h) for h in heights]
 
     # ---- Qt overrides
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._dirty:
+            self._redraw()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
@@ -110,6 +111,16 @@ class EarningsChart(QWidget):
 
     def _redraw(self) -> None:
         heights = [float(value) for value in self._values]  # drawing only; money stays Decimal
+        summary = "; ".join(self._descriptions) or "No earnings yet."
+        self.setAccessibleDescription(f"{self._token} earned per {self._period}. {summary}")
+        if not heights:
+            self._stack.setCurrentWidget(self._empty)
+            return
+        if not self.isVisible():
+            self._dirty = True  # drawn when shown: nothing loads for a page never opened
+            return
+        self._dirty = False
+        self._ensure_plot()
         self._bars.setOpts(x=list(range(len(heights))), height=heights, width=BAR_WIDTH)
         axis = self._plot.getAxis("bottom")
         axis.setTicks([list(enumerate(self._labels))])
@@ -117,11 +128,29 @@ class EarningsChart(QWidget):
         if heights:
             self._plot.setXRange(-0.6, len(heights) - 0.4, padding=0)
             self._plot.setYRange(0, max(max(heights), 1e-9) * 1.15, padding=0)
-        self._stack.setCurrentWidget(self._plot if heights else self._empty)
-        summary = "; ".join(self._descriptions) or "No earnings yet."
-        self.setAccessibleDescription(f"{self._token} earned per {self._period}. {summary}")
+        self._stack.setCurrentWidget(self._plot)
+
+    def _ensure_plot(self) -> None:
+        if self._plot is not None:
+            return
+        import pyqtgraph as pg  # type: ignore[import-untyped]
+
+        self._plot = pg.PlotWidget(self)
+        self._plot.setObjectName("earnings_plot")
+        self._plot.setMenuEnabled(False)
+        self._plot.setMouseEnabled(x=False, y=False)
+        self._plot.hideButtons()
+        self._plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._bars = pg.BarGraphItem(x=[], height=[], width=BAR_WIDTH)
+        self._plot.addItem(self._bars)
+        self._stack.addWidget(self._plot)
+        self._apply_palette()
 
     def _apply_palette(self) -> None:
+        if self._plot is None:
+            return
+        import pyqtgraph as pg
+
         palette = self.palette()
         background = palette.color(QPalette.ColorRole.Base)
         text = palette.color(QPalette.ColorRole.Text)

@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 
 from .earnings_chart import EarningsChart
 from .earnings_parts import card, mute, text_label, title_font
+from .tones import Tone, set_tone
 
-__all__ = ["ERROR_STYLE", "EarningsView", "PERIODS", "build_earnings_view"]
+__all__ = ["EarningsView", "PERIODS", "build_earnings_view"]
 
-ERROR_STYLE = "color: #b3261e;"
 """Error text: dark enough for 4.5:1 contrast on light backgrounds, readable on dark ones."""
 PERIODS = (("Per day", "day"), ("Per week", "week"), ("Per month", "month"))
 BALANCE_TOKENS = (("uSPON", "uSPON"), ("SPON", "SPON (rewards)"))
@@ -119,7 +119,7 @@ def build_earnings_view(page: QWidget) -> EarningsView:
     amount.setMaximumWidth(160)
     withdraw = _button(leases, "withdraw_button", "Withdraw")
     amount_error = text_label(leases, "withdraw_amount_error")
-    amount_error.setStyleSheet(ERROR_STYLE)
+    set_tone(amount_error, Tone.ERROR)
     amount_error.setVisible(False)
     amount_label = QLabel("&Amount (uSPON):", leases)
     amount_label.setBuddy(amount)

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
-__all__ = ["ErrorBanner"]
+from .tones import backdrop, is_dark, watch_theme
+
+__all__ = ["BannerColours", "DARK_COLOURS", "ErrorBanner", "LIGHT_COLOURS"]
+
+
+class BannerColours(NamedTuple):
+    """The banner's ``#rrggbb`` colours; the text has over 4.5:1 contrast on the background."""
+
+    background: str
+    border: str
+    text: str
+
+
+LIGHT_COLOURS = BannerColours(background="#fdecea", border="#b3261e", text="#5f1410")
+DARK_COLOURS = BannerColours(background="#410e0b", border="#ffb4ab", text="#ffdad6")
 
 
 class ErrorBanner(QFrame):
@@ -24,11 +40,9 @@ class ErrorBanner(QFrame):
         super().__init__(parent)
         self.setObjectName("error_banner")
         self.setProperty("fizzBanner", True)
-        self.setStyleSheet(
-            'QFrame[fizzBanner="true"] { background: #fdecea; border: 1px solid #b3261e;'
-            " border-radius: 4px; }"
-            " QLabel { color: #5f1410; }"
-        )
+        self._colours: BannerColours | None = None
+        self._restyle()
+        watch_theme(self, self._restyle)
         self.setAccessibleName("Error")
 
         icon = QLabel(self)
@@ -61,6 +75,12 @@ class ErrorBanner(QFrame):
         """The message shown (the last one given, even after dismissal)."""
         return self._text.text()
 
+    @property
+    def colours(self) -> BannerColours:
+        """The colours in use now: a light or a dark set, after the window's theme."""
+        assert self._colours is not None
+        return self._colours
+
     def show_message(self, text: str) -> None:
         """Show ``text`` (replacing any message shown now)."""
         self._text.setText(text)
@@ -68,6 +88,17 @@ class ErrorBanner(QFrame):
         self.show()
 
     # ---- Private API
+
+    def _restyle(self) -> None:
+        colours = DARK_COLOURS if is_dark(backdrop(self)) else LIGHT_COLOURS
+        if colours == self._colours:
+            return  # also ends the loop that setStyleSheet's own palette change starts
+        self._colours = colours
+        self.setStyleSheet(
+            f'QFrame[fizzBanner="true"] {{ background: {colours.background};'
+            f" border: 1px solid {colours.border}; border-radius: 4px; }}"
+            f" QLabel {{ color: {colours.text}; }}"
+        )
 
     def _on_dismiss_clicked(self) -> None:
         self.hide()

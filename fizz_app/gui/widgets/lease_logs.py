@@ -88,8 +88,6 @@ class LeaseLogsDialog(QDialog):
         self._refresh.setEnabled(False)
         lease_id = self._lease_id
         self._pending = self._bridge.submit(lambda node: node.lease_logs(lease_id, LOG_TAIL))
-        if self._pending.done():  # finished before submit() returned: its signal came first
-            self._on_bridge_command_finished(self._pending)
 
     # ---- Private API
 

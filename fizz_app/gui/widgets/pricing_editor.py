@@ -27,7 +27,6 @@ from ...core.pricing import EarningsEstimate, PricingError
 from ...core.settings_sections import RATE_FIELDS, PricingSettings
 from ...core.state import NodeSnapshot
 from ..bridge import EngineBridge, EngineNotRunning, describe_error
-from .earnings_panels import ERROR_STYLE
 from .pricing_layout import announced_text, build_pricing_view
 from .pricing_model import (
     Preview,
@@ -40,7 +39,7 @@ from .pricing_model import (
     unchanged,
 )
 
-__all__ = ["ERROR_STYLE", "PricingEditor"]
+__all__ = ["PricingEditor"]
 
 
 class PricingEditor(QWidget):

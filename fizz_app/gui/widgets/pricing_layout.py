@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
 
 from ...core.pricing import Preset
 from ...core.settings_sections import PRESETS, RATE_FIELDS
-from .earnings_panels import ERROR_STYLE
 from .earnings_parts import mute, text_label, title_font
 from .pricing_model import RESOURCES, plain
+from .tones import Tone, set_tone
 
 __all__ = ["PricingView", "announced_text", "build_pricing_view"]
 
@@ -109,7 +109,7 @@ def build_pricing_view(editor: QWidget) -> PricingView:
         field.setMaximumWidth(140)
         fields[name] = field
         error = text_label(editor, f"price_{name}_error")
-        error.setStyleSheet(ERROR_STYLE)
+        set_tone(error, Tone.ERROR)
         error.setVisible(False)
         errors[name] = error
         units, block, month = (
@@ -127,7 +127,7 @@ def build_pricing_view(editor: QWidget) -> PricingView:
     mute(note)
     total = text_label(editor, "sheet_total")
     problem = text_label(editor, "pricing_problem")
-    problem.setStyleSheet(ERROR_STYLE)
+    set_tone(problem, Tone.ERROR)
     for widget in (note, total, problem):
         layout.addWidget(widget)
 

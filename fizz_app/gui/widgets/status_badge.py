@@ -7,15 +7,16 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QWidget
 
 from ...core.checks import CheckStatus
+from .tones import Tone, backdrop, tone_colour, watch_theme
 
-__all__ = ["StatusBadge", "STATUS_COLOURS", "status_icon"]
+__all__ = ["StatusBadge", "STATUS_TONES", "status_icon"]
 
-STATUS_COLOURS: dict[CheckStatus, str] = {
-    CheckStatus.PASS: "#1e7b34",
-    CheckStatus.WARN: "#8a5a00",
-    CheckStatus.FAIL: "#b3261e",
+STATUS_TONES: dict[CheckStatus, Tone] = {
+    CheckStatus.PASS: Tone.OK,
+    CheckStatus.WARN: Tone.WARN,
+    CheckStatus.FAIL: Tone.ERROR,
 }
-"""Text and border colour per status; dark enough for 4.5:1 contrast on a light background."""
+"""Text and border tone per status (4.5:1 contrast in light and dark themes)."""
 
 _WORDS = {CheckStatus.PASS: "passed", CheckStatus.WARN: "warning", CheckStatus.FAIL: "failed"}
 _ICONS = {
@@ -43,15 +44,9 @@ class StatusBadge(QFrame):
     def __init__(self, status: CheckStatus, subject: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.status = status
-        colour = STATUS_COLOURS[status]
         self.setProperty("fizzBadge", True)
-        # The dynamic-property selector keeps the pill style off the child labels (QLabel is a
-        # QFrame too, so a plain "QFrame" selector would draw a border round each of them).
-        self.setStyleSheet(
-            f'QFrame[fizzBadge="true"] {{ border: 1px solid {colour}; border-radius: 4px;'
-            f" background: rgba(0, 0, 0, 0); }}"
-            f" QLabel {{ color: {colour}; font-weight: bold; }}"
-        )
+        self._restyle()
+        watch_theme(self, self._restyle)
         self.setAccessibleName(f"{subject}: {_WORDS[status]}")
         self.setToolTip(f"{subject}: {_WORDS[status]}")
 
@@ -75,3 +70,15 @@ class StatusBadge(QFrame):
     def text(self) -> str:
         """The word shown: ``PASS``, ``WARN`` or ``FAIL``."""
         return self.status.value.upper()
+
+    def _restyle(self) -> None:
+        colour = tone_colour(STATUS_TONES[self.status], backdrop(self))
+        # The dynamic-property selector keeps the pill style off the child labels (QLabel is a
+        # QFrame too, so a plain "QFrame" selector would draw a border round each of them).
+        style = (
+            f'QFrame[fizzBadge="true"] {{ border: 1px solid {colour}; border-radius: 4px;'
+            f" background: rgba(0, 0, 0, 0); }}"
+            f" QLabel {{ color: {colour}; font-weight: bold; }}"
+        )
+        if self.styleSheet() != style:  # also ends the loop setStyleSheet's palette change starts
+            self.setStyleSheet(style)

@@ -13,12 +13,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ....core.state import NodeSnapshot
 from ...bridge import EngineBridge
+from ...widgets.tones import Tone, set_tone
 from .calls import EngineCalls
 
 __all__ = ["WizardContext", "WizardStep", "set_message", "text_label", "title_label"]
-
-ERROR_COLOUR = "#b3261e"
-OK_COLOUR = "#1e7d32"
 
 
 class WizardContext:
@@ -121,6 +119,5 @@ def text_label(
 def set_message(label: QLabel, text: str, *, error: bool = False, ok: bool = False) -> None:
     """Show ``text`` in ``label``: red for an error, green for success, plain otherwise."""
     label.setText(text)
-    colour = ERROR_COLOUR if error else OK_COLOUR if ok else ""
-    label.setStyleSheet(f"color: {colour};" if colour else "")
+    set_tone(label, Tone.ERROR if error else Tone.OK if ok else None)
     label.setVisible(bool(text))

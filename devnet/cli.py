@@ -41,6 +41,10 @@ from fizz_app.core.networks import load_network
 __all__ = ["deployment_path", "gateway_state_path", "run_chain", "run_faucet", "run_gateway"]
 
 
+DEFAULT_API_URL = "https://127.0.0.1:8543"
+"""The tenant API of a gateway started with the defaults (``devnet gateway``, ``devnet up``)."""
+
+
 def deployment_path() -> Path:
     """Where ``--network devnet`` finds the contracts (see resources/networks/devnet.json)."""
     return paths.data_dir() / "devnet" / "deployment.json"
@@ -99,7 +103,12 @@ def _amount(text: str, decimals: int, what: str) -> int:
     return int(value.scaleb(decimals))
 
 
-def _read_deployment() -> Deployment:
+def read_deployment() -> Deployment:
+    """The running devnet's deployment.
+
+    Raises:
+        UserFacingError: no devnet is running, or its deployment file is unusable.
+    """
     try:
         return Deployment.read(deployment_path())
     except FileNotFoundError:
@@ -113,7 +122,7 @@ def _read_deployment() -> Deployment:
 
 
 def run_faucet(args: argparse.Namespace) -> int:
-    deployment = _read_deployment()
+    deployment = read_deployment()
     address = args.address or _wallet_address()
     if not Web3.is_address(address):
         raise UserFacingError(f"{address!r} is not an address.", "Pass a 0x-address.")
@@ -153,7 +162,17 @@ def _port_range(text: str) -> range:
     return range(start, end + 1)
 
 
+def _log_to_stderr() -> None:
+    """INFO lines of the devnet's own modules on stderr (a supervisor keeps them in a log)."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    for name in ("devnet", "gateway_client"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def run_gateway(args: argparse.Namespace) -> int:
+    _log_to_stderr()
     if not 0 < args.port < 65536:
         raise UserFacingError("The port must be 1-65535.", "Check --port.")
     if not 0 <= args.api_port < 65536:
@@ -171,7 +190,7 @@ def run_gateway(args: argparse.Namespace) -> int:
             f"--host {args.host} listens on every address, which nodes and tenants cannot dial.",
             "Pass --public-host with the address (IP or DNS name) they reach this machine at.",
         ) from None
-    deployment = _read_deployment()
+    deployment = read_deployment()
     if deployment.rpc_url is None:
         raise UserFacingError(
             "The devnet deployment file names no RPC address.", "Restart: fizz-node devnet chain"
@@ -198,10 +217,39 @@ def run_gateway(args: argparse.Namespace) -> int:
         certificate=certificate,
         state_path=gateway_state_path(),
     )
-    return asyncio.run(_serve_gateway(server, chain.w3, deployment))
+    market = not args.no_market
+    if market and not 0 < args.settle_every <= 60:
+        raise UserFacingError(
+            f"--settle-every {args.settle_every:g} is not a number of seconds.",
+            "Pass a number from 0.1 to 60, like 2.",
+        )
+    return asyncio.run(
+        _serve_gateway(
+            server, chain.w3, deployment, settle_every=args.settle_every if market else 0
+        )
+    )
 
 
-async def _serve_gateway(server: GatewayServer, w3: Web3, deployment: Deployment) -> int:
+def _market_tasks(
+    server: GatewayServer, w3: Web3, deployment: Deployment, settle_every: float
+) -> list[asyncio.Task[None]]:
+    """The gateway's bidding agent and settlement (devnet/market), as tasks of its loop."""
+    from devnet.chain.accounts import gateway_account
+    from devnet.market.bidding import BiddingAgent
+    from devnet.market.settlement import Settlement
+
+    agent = BiddingAgent(w3, deployment, server.sessions, gateway_account())
+    settlement = Settlement(w3, deployment, server, tick=settle_every)
+    return [
+        asyncio.create_task(agent.run(), name="bidding-agent"),
+        asyncio.create_task(settlement.run(), name="settlement"),
+    ]
+
+
+async def _serve_gateway(
+    server: GatewayServer, w3: Web3, deployment: Deployment, *, settle_every: float = 0
+) -> int:
+    tasks: list[asyncio.Task[None]] = []
     try:
         await server.start()
     except OSError as error:
@@ -222,11 +270,15 @@ async def _serve_gateway(server: GatewayServer, w3: Web3, deployment: Deployment
                 f"The gateway could not publish its address on chain ({type(error).__name__}).",
                 "Check that 'fizz-node devnet chain' is still running, then start again.",
             ) from None
+        market = "no market"
+        if settle_every:
+            tasks = _market_tasks(server, w3, deployment, settle_every)
+            market = f"bidding for its nodes, settling leases every {settle_every:g} s"
         print(f"Gateway {server.gateway_id} serving nodes at {server.url} (published on chain); "
               f"status at {server.url.replace('ws', 'http', 1)}/status.\n"
               f"Tenants send manifests to {server.api_url}/deployment/<lease>/manifest.\n"
-              f"Public lease ports {server.ports.range.start}-{server.ports.range.stop - 1}. "
-              "Press Ctrl-C to stop.", flush=True)  # fmt: skip
+              f"Public lease ports {server.ports.range.start}-{server.ports.range.stop - 1}; "
+              f"{market}. Press Ctrl-C to stop.", flush=True)  # fmt: skip
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -237,6 +289,9 @@ async def _serve_gateway(server: GatewayServer, w3: Web3, deployment: Deployment
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await server.stop()
     print("Gateway stopped.", flush=True)
     return 0
@@ -263,8 +318,66 @@ def run_jobs_benchmark(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def run_node_benchmark(args: argparse.Namespace) -> int:
+    """``fizz-node bench node ...``: the same as ``python benchmarks/node_idle.py ...``."""
+    from benchmarks.node_idle import run
+
+    return run(args)
+
+
 def run_tunnel_benchmark(args: argparse.Namespace) -> int:
     """``fizz-node bench tunnel ...``: the same as ``python benchmarks/tunnel.py ...``."""
     from benchmarks.tunnel import run
+
+    return run(args)
+
+
+def run_market(args: argparse.Namespace) -> int:
+    """``fizz-node devnet market``: the matchmaker, until Ctrl-C."""
+    from devnet.market.matchmaker import Matchmaker
+
+    _log_to_stderr()
+
+    deployment = read_deployment()
+    w3 = Web3(Web3.HTTPProvider(deployment.rpc_url, request_kwargs={"timeout": 10}))
+    if not w3.is_connected():
+        raise UserFacingError(
+            f"The local chain at {deployment.rpc_url} does not answer.",
+            "Start it with: fizz-node devnet chain",
+        )
+    matchmaker = Matchmaker(w3, deployment, bid_window=args.bid_window)
+
+    async def serve() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        task = asyncio.create_task(matchmaker.run())
+        print(
+            f"Matchmaker matching orders on {deployment.rpc_url} as {deployment.settler} "
+            f"(bids collected for {args.bid_window:g} s). Press Ctrl-C to stop.",
+            flush=True,
+        )
+        await stop.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        print("Matchmaker stopped.", flush=True)
+        return 0
+
+    if not 0 <= args.bid_window <= 600:
+        raise UserFacingError("--bid-window must be 0-600 seconds.", "Pass e.g. 2.")
+    return asyncio.run(serve())
+
+
+def run_up(args: argparse.Namespace) -> int:
+    """``fizz-node devnet up``: see :mod:`devnet.up`."""
+    from devnet.up import run
+
+    return run(args)
+
+
+def run_tenant(args: argparse.Namespace) -> int:
+    """``fizz-node devnet tenant``: see :mod:`devnet.tenant`."""
+    from devnet.tenant import run
 
     return run(args)

@@ -50,6 +50,12 @@ def _jobs_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def _node_arguments(parser: argparse.ArgumentParser) -> None:
+    from benchmarks.node_idle import add_arguments  # light: the rest is imported when run
+
+    add_arguments(parser)
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``devnet`` command group to ``fizz-node``."""
     bench = sub.add_parser("bench", help="benchmarks (developers); results go in RESULTS.md")
@@ -64,6 +70,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     _jobs_arguments(jobs)
     jobs.set_defaults(handler=_lazy("run_jobs_benchmark"))
+    node = benches.add_parser(
+        "node", help="the headless node's idle footprint (RSS, CPU) online with no lease"
+    )
+    _node_arguments(node)
+    node.set_defaults(handler=_lazy("run_node_benchmark"))
 
     devnet = sub.add_parser("devnet", help="the local development network (developers)")
     actions = devnet.add_subparsers(dest="devnet_command", metavar="ACTION", required=True)
@@ -119,4 +130,89 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     gateway.add_argument(
         "--no-tls", action="store_true", help="serve ws:// and publish no certificate"
     )
+    gateway.add_argument(
+        "--no-market",
+        action="store_true",
+        help="serve nodes only: no bids for them, no lease settlement, no era rewards",
+    )
+    gateway.add_argument(
+        "--settle-every",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often lease payments are streamed to the nodes (default 2: one block)",
+    )
     gateway.set_defaults(handler=_lazy("run_gateway"))
+
+    market = actions.add_parser(
+        "market", help="run the matchmaker: orders + bids -> leases (until Ctrl-C)"
+    )
+    market.add_argument(
+        "--bid-window",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long bids are collected after an order appears (default 2)",
+    )
+    market.set_defaults(handler=_lazy("run_market"))
+
+    up = actions.add_parser(
+        "up",
+        help="the whole local network: chain, gateway, matchmaker, container engine (Ctrl-C)",
+    )
+    _up_arguments(up)
+    up.set_defaults(handler=_lazy("run_up"))
+
+    tenant = actions.add_parser(
+        "tenant", help="a demo tenant: orders a web service and a WASM job, checks, closes"
+    )
+    _tenant_arguments(tenant)
+    tenant.set_defaults(handler=_lazy("run_tenant"))
+
+
+def _up_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--era-seconds", type=int, default=120, help="length of a reward era (default 120)"
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="RPC port (default 8545)")
+    parser.add_argument(
+        "--gateway-port",
+        type=int,
+        default=DEFAULT_GATEWAY_PORT,
+        help="gateway WebSocket port (default 8544)",
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=DEFAULT_API_PORT, help="tenant API port (default 8543)"
+    )
+    parser.add_argument(
+        "--public-ports", default=DEFAULT_PUBLIC_PORTS, help="public lease ports (20000-20100)"
+    )
+    parser.add_argument(
+        "--no-engine",
+        action="store_true",
+        help="start no private Podman engine (nodes use their own Docker or Podman)",
+    )
+
+
+def _tenant_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="rounds of orders, then exit (default 0: forever)"
+    )
+    parser.add_argument(
+        "--interval", type=float, default=20.0, help="seconds between rounds (default 20)"
+    )
+    parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=30.0,
+        help="how long the web service runs before the tenant closes it (default 30)",
+    )
+    parser.add_argument(
+        "--max-price",
+        type=int,
+        default=1_000_000,
+        help="most uSPON base units per block an order pays (default 1000000 = 1 uSPON)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="most seconds a step may take (default 120)"
+    )

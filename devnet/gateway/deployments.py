@@ -550,6 +550,7 @@ class Deployments:
         if isinstance(message, LeaseReject):
             reason = message.reason
             log.info("lease %s rejected by %s: %s", message.lease_id, session.address, reason)
+            session.last_rejection = (time.monotonic(), reason)
             pending.answer.set_exception(
                 DeploymentError(
                     409,

@@ -60,6 +60,9 @@ class Session:
     """Gives up :attr:`speedtest` if it runs too long."""
     bandwidth: dict[str, float] = field(default_factory=dict)
     """Mbit/s measured on this session by direction (``"down"``, ``"up"``)."""
+    last_rejection: tuple[float, str] | None = None
+    """``(time.monotonic(), reason)`` of the node's latest ``lease_reject``: the bidding agent
+    (:mod:`devnet.market.bidding`) leaves a node that just refused work alone for a while."""
 
     @property
     def name(self) -> str:

@@ -4,8 +4,9 @@
 # Steps, each skipped when its stamp says nothing changed:
 #   1. system packages (apt-get when root on Debian/Ubuntu; elsewhere the exact list is printed),
 #   2. the Python virtual environment in .venv with the pinned dependencies,
-#   3. the npm developer tools (anvil, solc) in tools/npm/node_modules.
-# Usage: scripts/bootstrap.sh [--quiet]
+#   3. the npm developer tools (anvil, solc) in tools/npm/node_modules,
+#   4. with --bundle only: the `bundle` extra (PyInstaller) for `make bundle` / `make test-bundle`.
+# Usage: scripts/bootstrap.sh [--quiet] [--bundle]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +23,7 @@ say() { printf '[bootstrap] %s\n' "$*"; }
 #   nodejs npm: only when no npm exists (NodeSource's nodejs bundles npm and conflicts with Debian's)
 #   libegl1 ... fonts-dejavu-core: Qt's offscreen platform for the GUI tests (toolchain.md)
 #   xvfb xauth libx11-xcb1 ... libxcb-xkb1: real Qt windows on a virtual screen (make run without a display)
+#   trayer: a system tray on that virtual screen, so `make screenshots` shows the tray icon and menu
 #   libxss1 libxtst6: the X11 idle-time probe (core/idle.py, MIT-SCREEN-SAVER) and its test's fake input
 #   dbus dbus-x11 gnome-keyring: a real Secret Service keyring for the wallet tests
 #   openssh-server openssh-client: the ssh -R reverse tunnel the tunnel benchmark compares against
@@ -32,6 +34,7 @@ SYSTEM_PACKAGES=(
   libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core
   xvfb xauth libx11-xcb1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
   libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
+  trayer
   libxss1 libxtst6
   dbus dbus-x11 gnome-keyring
   podman runc busybox-static
@@ -130,6 +133,33 @@ install_npm_tools() {
   printf '%s\n' "$want" >"$STAMPS/npm"
 }
 
+# ---- 4. The bundle extra (PyInstaller), only for `make bundle` --------------------------------
+install_bundle_extra() {
+  local want have
+  want="$(file_hash pyproject.toml requirements/constraints.txt)-$("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])')"
+  have="$(cat "$STAMPS/bundle" 2>/dev/null || true)"
+  if [ "$want" = "$have" ] && "$VENV/bin/python" -c 'import PyInstaller' 2>/dev/null; then
+    return 0
+  fi
+  say "Installing the bundle extra (PyInstaller) into .venv"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+    -c requirements/constraints.txt -e ".[dev,bundle]"
+  mkdir -p "$STAMPS"
+  printf '%s\n' "$want" >"$STAMPS/bundle"
+}
+
+WANT_BUNDLE=0
+for arg in "$@"; do
+  case "$arg" in
+    --bundle) WANT_BUNDLE=1 ;;
+    --quiet) ;;
+    *) say "unknown option: $arg (usage: scripts/bootstrap.sh [--quiet] [--bundle])"; exit 2 ;;
+  esac
+done
+
 install_system_packages
 install_python_env
 install_npm_tools
+if [ "$WANT_BUNDLE" -eq 1 ]; then
+  install_bundle_extra
+fi

@@ -4,6 +4,11 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# With no arguments (`make test`): the whole suite except tests/bundle, which tests the frozen app
+# and runs in `make test-bundle` once the bundle is built.
+if [ "$#" -eq 0 ]; then
+  set -- --ignore=tests/bundle
+fi
 "$ROOT/.venv/bin/python" -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

@@ -25,6 +25,7 @@ from . import (
     limits_commands,
     pricing_commands,
     run_command,
+    version_command,
     wallet_commands,
 )
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     pricing_commands.add_parsers(sub)
     limits_commands.add_parsers(sub)
     run_command.add_parsers(sub)
+    version_command.add_parsers(sub)
     _add_plugins(sub)
     return parser
 

@@ -1,0 +1,75 @@
+"""Fixtures for the tests of the frozen app in dist/ (``make test-bundle`` builds it first).
+
+They run the bundle's executables, never the source tree: a clean environment (no PYTHONPATH,
+no virtual environment), a temporary HOME and FIZZ_HOME, and a working directory outside the
+repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "dist"
+BUNDLE = DIST / "Fizz"
+
+Frozen = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def bundle() -> Path:
+    """The one-folder bundle; fails (never skips) when it was not built."""
+    for name in ("Fizz", "fizz-node"):
+        if not os.access(BUNDLE / name, os.X_OK):
+            pytest.fail(f"{BUNDLE / name} is missing: build the bundle first (make bundle)")
+    return BUNDLE
+
+
+@pytest.fixture
+def frozen_env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment for the frozen app: only what a desktop session would give it."""
+    home = tmp_path / "home"
+    for sub in (".config", ".local/share", ".cache"):
+        (home / sub).mkdir(parents=True)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "FIZZ_HOME": str(tmp_path / "fizz-home"),
+        "QT_QPA_PLATFORM": "offscreen",
+        "LANG": "C.UTF-8",
+    }
+
+
+@pytest.fixture
+def frozen(bundle: Path, frozen_env: dict[str, str], tmp_path: Path) -> Frozen:
+    """Run one of the bundle's executables: ``frozen("fizz-node", "check", env={...})``."""
+
+    def run(
+        program: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(bundle / program), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**frozen_env, **(env or {})},
+            cwd=tmp_path,
+            timeout=timeout,
+        )
+
+    return run

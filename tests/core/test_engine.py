@@ -6,7 +6,6 @@ gateway's API; the engine runs them, reports them, and answers pause, price and 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import wasmtime
 from web3.logs import DISCARD
 
 from devnet.chain.accounts import gateway_account
@@ -26,6 +24,8 @@ from devnet.engine.images import INDEX_HTML
 from devnet.gateway.deployments import DeploymentError
 from devnet.gateway.server import GatewayServer
 from devnet.gateway.tls import self_signed_certificate
+from devnet.tenant import compute_service as wasm_service
+from devnet.tenant import web_service as http_service
 from fizz_app.core.chain import AsyncChainClient
 from fizz_app.core.config import SettingsStore
 from fizz_app.core.errors import UserFacingError
@@ -43,46 +43,6 @@ from ..devnet.gateway_env import Chain, free_port_range
 MIB = 1024**2
 PASSPHRASE = "engine-test-passphrase"
 CONFIG = TunnelConfig(heartbeat_interval=0.2, heartbeat_timeout=5.0)
-HELLO = wasmtime.wat2wasm(
-    """(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "computed 42\\n")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 12))
-    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
-)
-
-
-def http_service(image: str) -> dict[str, Any]:
-    return {
-        "name": "web",
-        "image": image,
-        "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
-        "resources": {
-            "cpu": {"units": {"val": "500"}},
-            "memory": {"size": {"val": str(64 * MIB)}},
-            "storage": [{"name": "default", "size": {"val": str(16 * MIB)}}],
-        },
-        "count": 1,
-        "expose": [{"port": 8080, "proto": "TCP", "global": True}],
-    }
-
-
-def wasm_service() -> dict[str, Any]:
-    return {
-        "name": "compute",
-        "runtime": "wasm",
-        "wasm_module": base64.b64encode(HELLO).decode(),
-        "resources": {
-            "cpu": {"units": {"val": "250"}},
-            "memory": {"size": {"val": str(16 * MIB)}},
-            "storage": [{"name": "default", "size": {"val": str(MIB)}}],
-        },
-    }
-
-
-pytestmark = pytest.mark.usefixtures("one_chain_thread")
 
 
 @pytest.fixture(scope="module")

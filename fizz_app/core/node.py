@@ -615,11 +615,12 @@ class Node(AccountIntents):
                 await asyncio.wait_for(self._tick_wake.wait(), self._tick_interval())
 
     def _tick_interval(self) -> float:
-        """Busy (a lease active, going online, an error to retry): every ``tick``; an idle,
-        settled node: five times less often, so it costs next to nothing (benchmarks)."""
+        """Busy (a lease active, going online, a speed test): every ``tick``; a settled node
+        (online, paused or offline, nothing running): five times less often, so it costs next
+        to nothing (benchmarks)."""
         busy = (
             any(lease["state"] not in ("closed", "failed") for lease in self._snapshot.leases)
-            or self._snapshot.status not in (NodeStatus.ONLINE, NodeStatus.OFFLINE)
+            or self._snapshot.status in (NodeStatus.STARTING, NodeStatus.CONNECTING)
             or self._bandwidth_task is not None
             and not self._bandwidth_task.done()
         )

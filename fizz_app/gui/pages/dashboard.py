@@ -303,7 +303,14 @@ class DashboardPage(QWidget):
 
     def _render_online_for(self) -> None:
         since = self._connected_since
-        self._online_for.setText("—" if since is None else format_duration(self._clock() - since))
+        if since is None:
+            text = "—"
+        else:
+            # Minutes, not seconds: a label whose size changes relayouts the whole window,
+            # which once a second costs an idle app ~2 % of a core.
+            elapsed = self._clock() - since
+            text = "less than a minute" if elapsed < 60 else format_duration(elapsed)
+        self._online_for.setText(text)
 
     def _fill_pause_menu(self, menu: QMenu) -> None:
         menu.clear()

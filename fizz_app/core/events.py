@@ -201,6 +201,13 @@ class Subscription:
         """Wait for the next event."""
         return await self._queue.get()
 
+    def drain(self) -> list[Event]:
+        """Return the events already queued, oldest first, without waiting."""
+        drained: list[Event] = []
+        while not self._queue.empty():
+            drained.append(self._queue.get_nowait())
+        return drained
+
     def close(self) -> None:
         self._bus._subscribers.discard(self)
 

@@ -217,6 +217,9 @@ class Node(AccountIntents):
             EarningsLedger, self._data_dir / "ledger.sqlite3", clock=self._clock
         )
         await self._open_leases()
+        # One round now, so the snapshot a front end reads first is complete (diagnosis,
+        # earnings, free capacity) and the events it implies come before enter returns.
+        await self._tick_once()
         self._ticker = asyncio.create_task(self._tick_forever(), name="node-ticker")
         if self._desired.state is not DesiredState.OFFLINE:
             self._ensure_online()

@@ -42,6 +42,17 @@ def _secret_field(parent: QWidget, name: str, placeholder: str) -> QLineEdit:
     return field
 
 
+def _page(parent: QWidget, intro_name: str = "", intro: str = "") -> tuple[QWidget, QVBoxLayout]:
+    """A page of the step's inner stack and its layout, opened by an intro paragraph when
+    ``intro`` is given."""
+    page = QWidget(parent)
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 0, 0, 0)
+    if intro:
+        layout.addWidget(text_label(page, intro_name, intro))
+    return page, layout
+
+
 def _button(parent: QWidget, name: str, text: str) -> QPushButton:
     button = QPushButton(text, parent)
     button.setObjectName(name)
@@ -113,9 +124,7 @@ class WalletStep(WizardStep):
     # ---- Building
 
     def _build_choose(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
+        page, layout = _page(self)
         self.create_radio = QRadioButton("Create a new wallet (recommended)", page)
         self.create_radio.setObjectName("wallet_create_radio")
         self.import_radio = QRadioButton("Use a wallet I already have", page)
@@ -155,17 +164,12 @@ class WalletStep(WizardStep):
         return page
 
     def _build_phrase(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(
-            text_label(
-                page,
-                "phrase_intro",
-                "Write these 12 words on paper, in order, and keep them safe. They are the only "
-                "way to recover your wallet and earnings if this computer is lost. They are "
-                "shown only this once; never type them into a website.",
-            )
+        page, layout = _page(
+            self,
+            "phrase_intro",
+            "Write these 12 words on paper, in order, and keep them safe. They are the only "
+            "way to recover your wallet and earnings if this computer is lost. They are "
+            "shown only this once; never type them into a website.",
         )
         grid = QGridLayout()
         self.word_labels: list[QLabel] = []
@@ -189,11 +193,8 @@ class WalletStep(WizardStep):
         return page
 
     def _build_confirm(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(
-            text_label(page, "confirm_intro", "To be sure you have them, type these words back.")
+        page, layout = _page(
+            self, "confirm_intro", "To be sure you have them, type these words back."
         )
         form = QFormLayout()
         self.confirm_fields: list[QLineEdit] = []
@@ -217,16 +218,11 @@ class WalletStep(WizardStep):
         return page
 
     def _build_unlock(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(
-            text_label(
-                page,
-                "unlock_intro",
-                "This node's wallet is kept in a file locked with a passphrase. Type it so the "
-                "node can register and go online.",
-            )
+        page, layout = _page(
+            self,
+            "unlock_intro",
+            "This node's wallet is kept in a file locked with a passphrase. Type it so the "
+            "node can register and go online.",
         )
         self.unlock_passphrase = _secret_field(page, "wallet_unlock_passphrase", "Passphrase")
         self.unlock_passphrase.returnPressed.connect(self._on_unlock_clicked)
@@ -238,9 +234,7 @@ class WalletStep(WizardStep):
         return page
 
     def _build_done(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
+        page, layout = _page(self)
         self.done_label = text_label(page, "wallet_done", selectable=True)
         layout.addWidget(self.done_label)
         layout.addStretch(1)

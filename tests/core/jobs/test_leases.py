@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +44,19 @@ def wasm_job(module: bytes, **fields: Any) -> dict[str, Any]:
     }
     data.update(fields)
     return data
+
+
+def http_status_when_up(port: int, timeout: float = 15.0) -> int:
+    """GET / on 127.0.0.1:port, retrying while nothing listens yet; the status code."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+                return int(response.status)
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def http_job(image: str, **fields: Any) -> dict[str, Any]:
@@ -267,8 +281,8 @@ def test_a_container_lease_serves_http_on_loopback_and_leaves_nothing(
     lease = wait_for(manager, "web1", LeaseState.RUNNING)
     port = lease.ports[8080]
     assert manager.ports("web1") == {8080: port}
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
-        assert response.status == 200
+    # "running" means the container started; httpd inside may need a moment to listen.
+    assert http_status_when_up(port) == 200
     node_lines = [line.text for line in manager.logs("web1") if line.source == "node"]
     assert node_lines[-1] == "Deployment startup complete"
     manager.close("web1")

@@ -121,7 +121,9 @@ def test_bench_node_reports_every_figure_and_stops_everything(
     assert set(setup["seconds"]) == {
         "chain_s", "gateway_s", "wallet_register_s", "node_online_s", "speed_test_s"
     }  # fmt: skip
-    assert all(_number(seconds) > 0 for seconds in setup["seconds"].values())
+    # A step may round to 0.0 s (the speed test can be saved before the node reports online).
+    assert all(_number(seconds) >= 0 for seconds in setup["seconds"].values())
+    assert _number(setup["seconds"]["chain_s"]) > 0
     assert setup["speed_test_saved"] is True  # the window began after the one-off speed test
 
     node, gateway = figures["node"], figures["gateway"]

@@ -30,7 +30,7 @@ from devnet.chain.deploy import Deployment, DeploymentError, deploy_all
 from devnet.chain.faucet import USPON_UNIT, fund
 from devnet.chain.provider import publish_gateway
 from devnet.gateway.server import GatewayServer, public_host_for
-from devnet.gateway.tls import self_signed_certificate
+from devnet.gateway.tls import kept_certificate
 from fizz_app.cli.output import emit
 from fizz_app.core import paths
 from fizz_app.core.chain import AsyncChainClient, ChainClient
@@ -38,7 +38,15 @@ from fizz_app.core.chain_errors import ChainError
 from fizz_app.core.errors import UserFacingError
 from fizz_app.core.networks import load_network
 
-__all__ = ["deployment_path", "gateway_state_path", "run_chain", "run_faucet", "run_gateway"]
+__all__ = [
+    "deployment_path",
+    "forget_gateway",
+    "gateway_state_path",
+    "gateway_tls_path",
+    "run_chain",
+    "run_faucet",
+    "run_gateway",
+]
 
 
 DEFAULT_API_URL = "https://127.0.0.1:8543"
@@ -53,6 +61,19 @@ def deployment_path() -> Path:
 def gateway_state_path() -> Path:
     """Where the devnet gateway keeps its leases and public ports (removed with the chain)."""
     return paths.data_dir() / "devnet" / "gateway-state.json"
+
+
+def gateway_tls_path() -> Path:
+    """Where the devnet gateway keeps its TLS certificate and key (mode 0600), so a restarted
+    gateway presents the certificate its nodes pinned."""
+    return paths.data_dir() / "devnet" / "gateway-tls.json"
+
+
+def forget_gateway() -> None:
+    """Remove what the devnet gateway kept for the chain that is going away (its leases,
+    public ports and certificate)."""
+    gateway_state_path().unlink(missing_ok=True)
+    gateway_tls_path().unlink(missing_ok=True)
 
 
 def run_chain(args: argparse.Namespace) -> int:
@@ -88,7 +109,7 @@ def run_chain(args: argparse.Namespace) -> int:
                 raise UserFacingError("The local chain stopped unexpectedly.", "Start it again.")
     finally:
         path.unlink(missing_ok=True)
-        gateway_state_path().unlink(missing_ok=True)  # its leases died with the chain
+        forget_gateway()  # its leases died with the chain
         anvil.stop()
     return 0
 
@@ -204,7 +225,7 @@ def run_gateway(args: argparse.Namespace) -> int:
             "Start it with: fizz-node devnet chain",
         ) from None
     # The certificate names the published address: that is what nodes dial (and pin).
-    certificate = None if args.no_tls else self_signed_certificate(public_host)
+    certificate = None if args.no_tls else kept_certificate(gateway_tls_path(), public_host)
     server = GatewayServer(
         AsyncChainClient(chain),
         deployment.gateway_provider_id,

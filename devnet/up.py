@@ -8,9 +8,13 @@ reference gateway (``fizz-node devnet gateway``: registered and published in Pro
 bidding for its nodes, settling their leases, paying era rewards); the matchmaker
 (``fizz-node devnet market``). The faucet is ``fizz-node devnet faucet``.
 
-Everything is a child in a process group of its own, with its log in a temporary folder. If a
-child dies, everything is stopped and the command exits 1; on Ctrl-C or SIGTERM everything is
-stopped (SIGTERM, then SIGKILL) and the deployment file removed, and it exits 0.
+Everything is a child in a process group of its own, with its log in a temporary folder. A
+gateway or matchmaker that dies is started again, on the same ports with the state it saved
+(leases, public ports, its TLS certificate), so nodes and tenants see an outage, not a new
+network; one that dies more than :data:`MAX_RESTARTS` times in :data:`RESTART_WINDOW_S`, or the
+chain dying (its state lives in memory), stops everything and the command exits 1. On Ctrl-C or
+SIGTERM everything is stopped (SIGTERM, then SIGKILL) and the deployment file removed, and it
+exits 0.
 :func:`description_path` holds what is running where (JSON) while it runs.
 """
 
@@ -24,6 +28,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,10 @@ from fizz_app.core.errors import UserFacingError
 __all__ = ["description_path", "read_description", "run"]
 
 START_TIMEOUT_S = 60.0
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 300.0
+"""A child restarted more than :data:`MAX_RESTARTS` times within this many seconds is failing
+for good (a broken setting, a port taken): everything stops instead of looping."""
 
 
 def description_path() -> Path:
@@ -72,40 +82,107 @@ def _check(args: argparse.Namespace) -> None:
         )
 
 
+@dataclass
+class Supervised:
+    """A child ``devnet up`` keeps running: how to start it and how to tell it is ready."""
+
+    name: str
+    argv: list[str]
+    ready: str
+    """A pattern its output matches once it serves."""
+    child: Child | None = None
+    restarts: deque[float] = field(default_factory=deque)
+    """Monotonic times of its recent restarts."""
+
+    def start(self, env: dict[str, str], folder: Path) -> Child:
+        """Start it (a restart appends to its log) and wait until it is ready.
+
+        Raises:
+            SupervisionError: it exited first or was not ready within START_TIMEOUT_S.
+        """
+        restart = self.child is not None
+        after = len(self.child.output(tail=10_000_000)) if self.child is not None else 0
+        self.child = spawn(self.name, self.argv, env, folder, append=restart)
+        wait_for(self.child, self.ready, START_TIMEOUT_S, after=after)
+        return self.child
+
+    def may_restart(self, now: float) -> bool:
+        """Count a restart at ``now``; False when it would be one too many."""
+        while self.restarts and now - self.restarts[0] > RESTART_WINDOW_S:
+            self.restarts.popleft()
+        self.restarts.append(now)
+        return len(self.restarts) <= MAX_RESTARTS
+
+
+def _keep_running(supervised: list[Supervised], anvil: Any, env: dict[str, str],
+                  folder: Path) -> None:  # fmt: skip
+    """Watch the children until interrupted: restart one that died (within its budget).
+
+    Raises:
+        SupervisionError: the chain died, or a child kept dying.
+    """
+    while True:
+        if not anvil.running:
+            raise SupervisionError("the chain (anvil) exited; its state is gone with it")
+        for item in supervised:
+            child = item.child
+            if child is None or child.running:
+                continue
+            code = child.process.returncode
+            if not item.may_restart(time.monotonic()):
+                raise SupervisionError(
+                    f"{item.name} exited ({code}) {MAX_RESTARTS + 1} times within "
+                    f"{RESTART_WINDOW_S:g} s; giving up:\n{child.output()}"
+                )
+            _say(f"{item.name} exited ({code}); starting it again "
+                 f"(restart {len(item.restarts)} of at most {MAX_RESTARTS} in "
+                 f"{RESTART_WINDOW_S:g} s)")  # fmt: skip
+            child.stop(grace_s=1)  # reap it and whatever it left in its group
+            try:
+                item.start(env, folder)
+            except SupervisionError as error:  # the next round counts another restart
+                _say(f"{item.name} did not come back: {error}")
+                continue
+            _say(f"{item.name} is back")
+        time.sleep(0.5)
+
+
 def run(args: argparse.Namespace) -> int:
     """Start everything, print where it is, supervise until interrupted (module docstring)."""
     _check(args)
-    from devnet.cli import deployment_path, gateway_state_path
+    from devnet.cli import deployment_path, forget_gateway
 
     # Started in the background by a script, SIGINT may come ignored: Ctrl-C must still stop.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     folder = Path(tempfile.mkdtemp(prefix="fizz-devnet-"))
-    children: list[Child] = []
+    supervised: list[Supervised] = []
     anvil: Any = None
     engine: Any = None
     failed = False
     try:
         with terminate_on_sigterm():
             anvil = _start_chain(args, deployment_path())
-            gateway_state_path().unlink(missing_ok=True)  # leases of an earlier chain
+            forget_gateway()  # leases of an earlier chain
             docker_host = None
             if not args.no_engine:
                 engine, docker_host = _start_engine(folder)
             fizz_node = fizz_node_command()
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            gateway = spawn(
+            gateway = Supervised(
                 "gateway",
                 [fizz_node, "devnet", "gateway", "--port", str(args.gateway_port),
                  "--api-port", str(args.api_port), "--public-ports", args.public_ports],
-                env,
-                folder,
+                r"Tenants send manifests to \S+?/deployment",
             )  # fmt: skip
-            children.append(gateway)
-            url = wait_for(gateway, r"serving nodes at (\S+)", START_TIMEOUT_S).group(1)
-            api = wait_for(gateway, r"Tenants send manifests to (\S+?)/deployment", 5).group(1)
-            market = spawn("market", [fizz_node, "devnet", "market"], env, folder)
-            children.append(market)
-            wait_for(market, r"Matchmaker matching orders", START_TIMEOUT_S)
+            supervised.append(gateway)
+            started = gateway.start(env, folder)
+            url = wait_for(started, r"serving nodes at (\S+)", 5).group(1)
+            api = wait_for(started, r"Tenants send manifests to (\S+?)/deployment", 5).group(1)
+            market = Supervised(
+                "market", [fizz_node, "devnet", "market"], r"Matchmaker matching orders"
+            )
+            supervised.append(market)
+            market.start(env, folder)
             description = {
                 "rpc_url": anvil.rpc_url,
                 "gateway_url": url,
@@ -123,17 +200,7 @@ def run(args: argparse.Namespace) -> int:
             _say("faucet     fizz-node devnet faucet [ADDRESS]")
             _say(f"logs       {folder}")
             _say("ready. Press Ctrl-C to stop everything.")
-            while True:
-                for child in children:
-                    if not child.running:
-                        failed = True
-                        raise SupervisionError(
-                            f"{child.name} exited ({child.process.returncode}):\n{child.output()}"
-                        )
-                if not anvil.running:
-                    failed = True
-                    raise SupervisionError("the chain (anvil) exited")
-                time.sleep(0.5)
+            _keep_running(supervised, anvil, env, folder)
     except SupervisionError as error:
         print(f"[devnet] {error}", file=sys.stderr, flush=True)
         failed = True
@@ -141,15 +208,16 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         with uninterrupted():
-            for child in reversed(children):
-                child.stop(grace_s=15)
+            for item in reversed(supervised):
+                if item.child is not None:
+                    item.child.stop(grace_s=15)
             if engine is not None:
                 engine.stop()
             if anvil is not None:
                 anvil.stop()
             description_path().unlink(missing_ok=True)
             deployment_path().unlink(missing_ok=True)
-            gateway_state_path().unlink(missing_ok=True)
+            forget_gateway()
             if not failed:
                 shutil.rmtree(folder, ignore_errors=True)
             _say("stopped" + (f"; logs kept in {folder}" if failed else ""))

@@ -1,7 +1,9 @@
 """A self-signed TLS certificate for the devnet gateway.
 
 The real network publishes each gateway's certificate in ProviderRegistry and nodes pin it;
-the devnet gateway makes its own at start-up and publishes it the same way.
+the devnet gateway makes its own and publishes it the same way. Like a real gateway it keeps
+its certificate across restarts (:func:`kept_certificate`): nodes that pinned it reconnect to
+the restarted gateway without looking it up again.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import asyncio.sslproto
 import datetime
 import ipaddress
+import json
+import logging
 import ssl
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +23,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["TLS_READ_BUFFER", "Certificate", "limit_tls_read_buffer", "self_signed_certificate"]
+from fizz_app.core.atomic import write_atomic
+
+__all__ = [
+    "TLS_READ_BUFFER",
+    "Certificate",
+    "kept_certificate",
+    "limit_tls_read_buffer",
+    "self_signed_certificate",
+]
+
+log = logging.getLogger(__name__)
+
+RENEW_BEFORE = datetime.timedelta(days=1)
+"""A kept certificate this close to expiry is replaced by a new one."""
 
 TLS_READ_BUFFER = 64 * 1024
 """Read buffer of each asyncio TLS connection once :func:`limit_tls_read_buffer` ran."""
@@ -76,6 +93,30 @@ def self_signed_certificate(
             serialization.NoEncryption(),
         ).decode(),
     )
+
+
+def kept_certificate(path: Path, host: str) -> Certificate:
+    """The certificate kept in ``path`` (JSON, mode 0600: it holds the private key) when it
+    names ``host`` and is valid for more than a day; otherwise a new one, saved there.
+
+    An unreadable or foreign file is replaced (the gateway can always make a new certificate;
+    nodes then pick it up from the chain when they next go online).
+    """
+    now = datetime.datetime.now(datetime.UTC)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        kept = Certificate(cert_pem=str(data["cert_pem"]), key_pem=str(data["key_pem"]))
+        cert = x509.load_pem_x509_certificate(kept.cert_pem.encode())
+        if data.get("host") == host and cert.not_valid_after_utc - now > RENEW_BEFORE:
+            return kept
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("kept certificate %s unusable, making a new one: %r", path, error)
+    fresh = self_signed_certificate(host, now=now)
+    record = {"host": host, "cert_pem": fresh.cert_pem, "key_pem": fresh.key_pem}
+    write_atomic(path, json.dumps(record).encode("utf-8"), mode=0o600)
+    return fresh
 
 
 def limit_tls_read_buffer(size: int = TLS_READ_BUFFER) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import signal
 import sys
 import tempfile
@@ -66,6 +67,15 @@ def _set_up_node(fizz: str, env: dict[str, str], data_dir: Path) -> None:
     cli_json(fizz, env, "limits", "set", "--idle-only", "off")
 
 
+def _want_online(data_dir: Path) -> None:
+    """Save "online" as the node's desired state, which the app goes to when it opens."""
+    from fizz_app.core.desired import DesiredStore
+    from fizz_app.core.state import DesiredState
+
+    store = DesiredStore(data_dir)
+    store.update(store.load(), state=DesiredState.ONLINE, paused_until=None)
+
+
 def _tail(children: list[Child], offsets: dict[str, int]) -> None:
     for child in children:
         text = child.output(tail=10_000_000)
@@ -83,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--era-seconds", type=int, default=120, help="reward era (default 120)")
     parser.add_argument("--headless", action="store_true", help="never open the desktop app")
+    parser.add_argument(
+        "--up-args",
+        default="",
+        metavar="ARGS",
+        help="more arguments for `fizz-node devnet up`, e.g. '--port 9545 --gateway-port 9443' "
+        "when the default ports are taken",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from fizz_app.core import paths
@@ -99,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         with terminate_on_sigterm():
-            up = spawn("devnet", [fizz, "devnet", "up", "--era-seconds", str(args.era_seconds)],
-                       env, folder)  # fmt: skip
+            up_argv = [fizz, "devnet", "up", "--era-seconds", str(args.era_seconds),
+                       *shlex.split(args.up_args)]  # fmt: skip
+            up = spawn("devnet", up_argv, env, folder)
             children.append(up)
             wait_for(up, r"ready\.", 120)
             print(up.output(), end="", flush=True)
@@ -114,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             app = Path(fizz).with_name("fizz-app")
             if gui and app.is_file():
+                _want_online(data_dir)  # as if Start was pressed: the app goes online at once
                 node = spawn("app", [str(app)], node_env, folder)
-                _say("the desktop app is open on the devnet; quitting it stops the demo")
+                _say("the desktop app is open on the devnet and going online; quitting it "
+                     "stops the demo")  # fmt: skip
             else:
                 node = spawn("node", [fizz, "run"], node_env, folder)
             children.append(node)

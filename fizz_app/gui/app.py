@@ -29,6 +29,7 @@ from .bridge import EngineBridge  # noqa: E402
 from .main_window import MainWindow  # noqa: E402
 from .notifications import Notifier  # noqa: E402
 from .pages.settings import apply_theme, saved_theme  # noqa: E402
+from .quit_signals import QuitOnSignals  # noqa: E402
 from .single_instance import SingleInstance, SingleInstanceError  # noqa: E402
 from .tray import TrayIcon  # noqa: E402
 
@@ -97,6 +98,8 @@ def run_app(argv: list[str]) -> int:
     app.aboutToQuit.connect(lambda: notifier.set_enabled(False))
     app.aboutToQuit.connect(instance.close)
     app.aboutToQuit.connect(bridge.stop)
+    signals = QuitOnSignals(app.quit, parent=app)  # a logout or `kill` drains like Quit does
+    app.aboutToQuit.connect(signals.close)
     apply_theme(saved_theme())
     bridge.start()
     if not (args.minimized and QSystemTrayIcon.isSystemTrayAvailable()):

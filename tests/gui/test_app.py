@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -84,3 +85,40 @@ def test_a_second_launch_raises_the_first_and_exits_zero(tmp_path: Path) -> None
 
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_quit_cleanly(tmp_path: Path, signum: int) -> None:
+    """A logout (SIGTERM) or Ctrl-C quits like the Quit menu: engine stopped, exit code 0,
+    the single-instance socket removed."""
+    from fizz_app.gui.single_instance import instance_key
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIZZ_HOME": str(tmp_path)}
+    app = subprocess.Popen(
+        [sys.executable, "-c", RUN_APP, "--quit-after", "120"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log_file = tmp_path / "logs" / "fizz-node.log"
+    try:
+        deadline = time.monotonic() + 30
+        while "first window shown" not in _read(log_file):
+            assert app.poll() is None, app.stderr.read() if app.stderr else ""
+            assert time.monotonic() < deadline, "the app never showed its window"
+            time.sleep(0.1)
+        time.sleep(0.5)  # idle: nothing but the event loop runs when the signal comes
+        sent = time.monotonic()
+        app.send_signal(signum)
+        assert app.wait(30) == 0, app.stderr.read() if app.stderr else ""
+        assert time.monotonic() - sent < 25  # it did not wait for --quit-after
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(10)
+    log = _read(log_file)
+    assert "exiting with code 0" in log
+    assert "Traceback" not in log
+    assert not (Path(tempfile.gettempdir()) / instance_key(tmp_path)).exists()

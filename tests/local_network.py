@@ -7,14 +7,24 @@
   on chain (address and pinned certificate) so a node finds it as it would on the devnet.
 - :func:`registered_node_parts`: a keystore wallet registered on chain, and the keyword
   arguments that build a :class:`fizz_app.core.node.Node` for it.
+- :class:`RpcServer`: the in-process chain served over HTTP JSON-RPC, as a real RPC host serves
+  one; :class:`SwitchableProxy`: a TCP proxy in front of it that a test switches between
+  forwarding, refusing connections (the host is down) and accepting them without ever answering
+  (the host hangs); :func:`proxied_chain`: the node's chain client through such a proxy.
 
-Everything is real: contracts, wss with a pinned self-signed certificate, the WebAssembly runner.
+Everything is real: contracts, wss with a pinned self-signed certificate, the WebAssembly runner,
+HTTP and TCP for the RPC.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import enum
+import http.server
+import json
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,15 +32,17 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from web3 import EthereumTesterProvider, Web3
+from web3.datastructures import AttributeDict
 from web3.types import RPCEndpoint, RPCResponse
 
 from devnet.chain.deploy import deploy_all
 from devnet.chain.provider import publish_gateway
 from devnet.gateway.server import GatewayServer
 from devnet.gateway.tls import self_signed_certificate
-from fizz_app.core.chain import AsyncChainClient
-from fizz_app.core.config import SettingsStore
+from fizz_app.core.chain import AsyncChainClient, ChainClient
+from fizz_app.core.config import Settings, SettingsStore
 from fizz_app.core.jobs.wasm import WasmRunner
+from fizz_app.core.networks import load_network
 from fizz_app.core.wallet import WalletManager
 from gateway_client.backoff import ReconnectPolicy
 from gateway_client.protocol import TunnelConfig
@@ -155,3 +167,226 @@ def registered_node_parts(
         "chain_every": 0.5,
     }
     return account.address, kwargs
+
+
+# ---- The chain over HTTP, and a proxy that breaks it on demand ----------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, AttributeDict):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _answer(w3: Web3, request: dict[str, Any]) -> dict[str, Any]:
+    # Through web3's request pipeline: the in-process provider expects its formatting (the
+    # default sender of a call...) and answers with Python values, encoded back here.
+    answer: dict[str, Any] = {"jsonrpc": "2.0", "id": request.get("id")}
+    try:
+        answer["result"] = w3.manager.request_blocking(request["method"], request.get("params", []))
+    except Exception as error:
+        answer["error"] = {"code": -32000, "message": f"{type(error).__name__}: {error}"}
+    return answer
+
+
+class RpcServer:
+    """The in-process chain of ``w3`` served as HTTP JSON-RPC on 127.0.0.1, as an RPC host
+    serves a chain; a context manager. ``url`` is its address. Requests are answered one at a
+    time (enough for the chain reads of a node)."""
+
+    def __init__(self, w3: Web3) -> None:
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    answer = _answer(w3, body)
+                payload = json.dumps(answer, default=_jsonable).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.address[1]}"
+
+    def __enter__(self) -> RpcServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+
+class ProxyMode(enum.Enum):
+    FORWARD = "forward"
+    """Pass bytes both ways."""
+    REFUSE = "refuse"
+    """Nothing listens on the port: connections are refused (the RPC host is down)."""
+    HANG = "hang"
+    """Connections are accepted and never answered (the host is stopped or overloaded)."""
+
+
+class SwitchableProxy:
+    """A TCP proxy on 127.0.0.1 in front of ``target`` (host, port); a context manager.
+
+    :meth:`switch` changes what it does with new connections (:class:`ProxyMode`) and closes
+    the forwarded ones open at that moment, so that no pooled keep-alive connection slips past
+    the change; connections it hangs stay silent until the proxy closes (their clients time
+    out, as with a real hung host). The port stays the same in every mode. ``credentials``
+    (e.g. ``"user:pass@"``) and ``suffix`` (e.g. ``"/v2/KEY?key=KEY"``) go into :attr:`url`, as
+    real RPC addresses carry API keys.
+    """
+
+    def __init__(self, target: tuple[str, int], *, credentials: str = "", suffix: str = "") -> None:
+        self._target = target
+        self._credentials = credentials
+        self._suffix = suffix
+        self._lock = threading.Lock()
+        self._mode = ProxyMode.FORWARD
+        self._listener: socket.socket | None = None
+        self._port = 0
+        self._open: set[socket.socket] = set()
+        self._hung: set[socket.socket] = set()
+        self.accepted: dict[ProxyMode, int] = {mode: 0 for mode in ProxyMode}
+        """Connections accepted in each mode so far."""
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._credentials}127.0.0.1:{self._port}{self._suffix}"
+
+    @property
+    def mode(self) -> ProxyMode:
+        return self._mode
+
+    def held(self) -> int:
+        """Connections accepted while hanging that are still open (calls waiting for an answer)."""
+        with self._lock:
+            return len(self._hung)
+
+    def switch(self, mode: ProxyMode) -> None:
+        """Handle connections as ``mode`` says from now on."""
+        with self._lock:
+            self._mode = mode
+            self._close_open(keep=self._hung)
+        if mode is ProxyMode.REFUSE:
+            self._stop_listening()
+        elif self._listener is None:
+            self._listen()
+
+    def __enter__(self) -> SwitchableProxy:
+        self._listen()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop_listening()
+        with self._lock:
+            self._close_open()
+
+    # ---- Private API
+
+    def _listen(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self._port))
+        listener.listen(64)
+        listener.settimeout(0.05)
+        self._port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed by _stop_listening
+                return
+            client.settimeout(None)
+            with self._lock:
+                mode = self._mode
+                self.accepted[mode] += 1
+                self._open.add(client)
+                if mode is ProxyMode.HANG:
+                    self._hung.add(client)
+                    continue
+            self._forward(client)
+
+    def _forward(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self._target, timeout=5)
+        except OSError:
+            self._close(client)
+            return
+        upstream.settimeout(None)
+        with self._lock:
+            self._open.add(upstream)
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        self._close(source)
+        self._close(sink)
+
+    def _close(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(sock)
+            self._hung.discard(sock)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    def _close_open(self, keep: set[socket.socket] | None = None) -> None:
+        for sock in list(self._open - (keep or set())):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+            self._open.discard(sock)
+            self._hung.discard(sock)
+
+
+def proxied_chain(
+    chain: Chain, home: Path, url: str, *, rpc_timeout: float
+) -> Callable[[Settings], AsyncChainClient]:
+    """A ``chain`` factory for :class:`fizz_app.core.node.Node` whose client talks HTTP to
+    ``url`` (a :class:`SwitchableProxy` in front of an :class:`RpcServer` of ``chain``) with
+    ``rpc_timeout``-second requests and no pause between its retries."""
+    network = load_network("devnet", chain.home, rpc_url=url)
+
+    def make(settings: Settings) -> AsyncChainClient:
+        client = ChainClient(network, home, rpc_timeout=rpc_timeout, sleep=lambda _: None)
+        return AsyncChainClient(client)
+
+    return make

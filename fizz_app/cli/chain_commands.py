@@ -1,8 +1,14 @@
-"""``fizz-node register | status | rewards claim | earnings withdraw``: the node on chain."""
+"""``fizz-node register | status | rewards claim | earnings withdraw``: the node on chain.
+
+When the RPC endpoint refuses connections or does not answer within its timeout, each command
+fails with a message naming the endpoint (credentials and keys masked) and how to fix it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import paths, registration
@@ -18,6 +24,12 @@ if TYPE_CHECKING:
 # alone costs about half a second, which every other ``fizz-node`` command should not pay.
 
 __all__ = ["add_parsers"]
+
+RPC_REMEDY = (
+    "Check that the endpoint is up and reachable from this machine, or pass another one with "
+    "--rpc-url URL (or --network NAME)."
+)
+"""What to do when the RPC endpoint does not answer, in this command line's own terms."""
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +83,22 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 # ---- Helpers ------------------------------------------------------------------------------------
 
 
+def _names_cli_fixes(handler: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Run ``handler``; an unreachable endpoint's remedy then names this command's options
+    (the core's names the app's Settings)."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from ..core.chain_errors import RpcUnreachableError
+
+        try:
+            return handler(args)
+        except RpcUnreachableError as error:
+            raise RpcUnreachableError(error.message, RPC_REMEDY) from None
+
+    return run
+
+
 def _client(args: argparse.Namespace) -> ChainClient:
     from ..core.chain import ChainClient
     from ..core.networks import load_network
@@ -90,6 +118,7 @@ def _print(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> 
 # ---- Commands -----------------------------------------------------------------------------------
 
 
+@_names_cli_fixes
 def register_node(args: argparse.Namespace) -> int:
     from ..core.hardware import probe_hardware
 
@@ -149,6 +178,7 @@ def _status_lines(status: ChainStatus) -> list[str]:
     return lines
 
 
+@_names_cli_fixes
 def show_status(args: argparse.Namespace) -> int:
     wallets = open_wallets(args)
     address = wallets.address()
@@ -167,6 +197,7 @@ def show_status(args: argparse.Namespace) -> int:
     return 0
 
 
+@_names_cli_fixes
 def claim_rewards(args: argparse.Namespace) -> int:
     client = _client(args)
     signer = unlock_wallet(open_wallets(args))
@@ -188,6 +219,7 @@ def claim_rewards(args: argparse.Namespace) -> int:
     return 0
 
 
+@_names_cli_fixes
 def withdraw_earnings(args: argparse.Namespace) -> int:
     client = _client(args)
     signer = unlock_wallet(open_wallets(args))

@@ -1,8 +1,9 @@
 """``fizz-node run``: the node, headless, in the foreground (a terminal, SSH, a service unit).
 
 It goes online (and stays online after restarts: the desired state is saved), prints one
-readable line per change — status, leases — and on Ctrl-C or SIGTERM drains cleanly: it stops
-taking leases, closes the running ones (telling the gateway), logs off and exits 0.
+readable line per change — status, leases, the chain's RPC endpoint not answering and answering
+again — and on Ctrl-C or SIGTERM drains cleanly: it stops taking leases, closes the running ones
+(telling the gateway), logs off and exits 0.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..core.config import SettingsStore
 from .wallet_commands import open_wallets
 
 if TYPE_CHECKING:
-    from ..core.events import Event
+    from ..core.events import ChainChanged, Event
     from ..core.node import Node
 
 __all__ = ["add_parsers", "run_node"]
@@ -94,6 +95,8 @@ class _Printer:
         self._out = out
         self._json = as_json
         self._lease_states: dict[str, str] = {}
+        self._chain_down_since: float | None = None
+        """When the chain's RPC endpoint stopped answering, while it does not."""
 
     def _emit(self, text: str, data: dict[str, Any]) -> None:
         if self._json:
@@ -113,9 +116,11 @@ class _Printer:
         )
 
     def event(self, event: Event) -> None:
-        from ..core.events import LeaseChanged, StatusChanged
+        from ..core.events import ChainChanged, LeaseChanged, StatusChanged
 
-        if isinstance(event, StatusChanged):
+        if isinstance(event, ChainChanged) and not self._json:
+            self._chain(event)
+        elif isinstance(event, StatusChanged):
             self._emit(f"{event.status.value:<10} {event.reason}", event.to_dict())
         elif isinstance(event, LeaseChanged):
             lease = event.lease
@@ -133,3 +138,38 @@ class _Printer:
             )
         elif self._json:
             self._emit("", event.to_dict())
+
+    def _chain(self, event: ChainChanged) -> None:
+        """A line when the chain's RPC endpoint stops answering (or fails differently), and one
+        when it answers again; nothing for the first check or for going offline."""
+        chain = event.chain
+        if chain is None:
+            self._chain_down_since = None
+            return
+        rpc = chain.get("rpc") or "endpoint"
+        if chain["reachable"]:
+            since, self._chain_down_since = self._chain_down_since, None
+            if since is not None:
+                self._emit(
+                    f"Chain RPC {rpc} is back after {_duration(event.at - since)}; earnings "
+                    "are reconciled with the chain",
+                    event.to_dict(),
+                )
+            return
+        since = chain.get("unreachable_since") or event.at
+        self._chain_down_since = since
+        retry = max(0, round((chain.get("next_check_at") or event.at) - event.at))
+        error = str(chain.get("error") or "no answer").rstrip(".")
+        self._emit(
+            f"Chain RPC {rpc} unreachable since {time.strftime('%H:%M:%S', time.localtime(since))}"
+            f": {error}; retrying in {retry} s — leases keep running, earnings update when it "
+            "is back",
+            event.to_dict(),
+        )
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 5 s"``."""
+    whole = max(0, round(seconds))
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"

@@ -6,8 +6,10 @@ local devnet and the published Base deployments. Blocking: the engine calls it t
 ``asyncio.to_thread``; the CLI calls it directly.
 
 Every failure is raised as a :class:`~fizz_app.core.chain_errors.ChainError` with a plain
-message. Reads are retried with backoff when the RPC endpoint does not answer; transactions are
-sent once (see :mod:`fizz_app.core.transactions`) after checking the chain id.
+message that never shows the RPC address's credentials or keys. Reads are retried with backoff
+when the RPC endpoint refuses or drops the connection; one that timed out is not (the endpoint
+kept silent for the whole HTTP timeout). Transactions are sent once (see
+:mod:`fizz_app.core.transactions`) after checking the chain id.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from web3 import Web3
+import requests
+from web3 import HTTPProvider, Web3
 from web3.exceptions import TimeExhausted
 from web3.logs import DISCARD
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
 from .chain_errors import (
     ChainError,
@@ -35,6 +39,7 @@ from .chain_errors import (
     WrongChainError,
     classify,
 )
+from .chain_health import public_url, scrub
 from .contracts import DecodedRevert, ErrorDecoder, load_abi
 from .networks import NetworkProfile
 from .transactions import PendingTxStore, SentTx, Signer, TxSender
@@ -67,7 +72,10 @@ FIZZ_STATUS_NAMES = (
 """The network's node status enum, by value (spheron-network.md 3.5)."""
 
 READ_RETRY_DELAYS = (0.5, 1.0, 2.0)
-"""Seconds to wait before each retry of a read whose RPC endpoint did not answer."""
+"""Seconds to wait before each retry of a read whose RPC endpoint refused the connection."""
+
+RPC_TIMEOUT_S = 15.0
+"""Seconds an RPC request may take before it counts as unanswered."""
 
 ERC20_ABI: tuple[dict[str, Any], ...] = (
     {
@@ -237,6 +245,8 @@ class ChainClient:
         w3: a Web3 to use instead of an HTTP connection to ``network.rpc_url`` (tests use the
             in-process chain).
         receipt_timeout: seconds to wait for a transaction to be mined.
+        rpc_timeout: seconds an HTTP request to the endpoint may take; a read that times out
+            fails at once (:class:`RpcUnreachableError`), without retries.
         sleep: the retry pause; injected for tests.
     """
 
@@ -247,10 +257,12 @@ class ChainClient:
         *,
         w3: Web3 | None = None,
         receipt_timeout: float = 120.0,
+        rpc_timeout: float = RPC_TIMEOUT_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.network = network
-        self._w3 = w3 or Web3(Web3.HTTPProvider(network.rpc_url, request_kwargs={"timeout": 15}))
+        self._w3 = w3 or Web3(_http_provider(network.rpc_url, rpc_timeout))
+        self._rpc_timeout = rpc_timeout
         self._sleep = sleep
         self._decoder = ErrorDecoder.for_contracts(sorted(set(_CONTRACT_ABIS.values())))
         self._chain_checked = False
@@ -278,7 +290,7 @@ class ChainClient:
         actual = self._read(lambda: int(self._w3.eth.chain_id))
         if actual != self.network.chain_id:
             raise WrongChainError(
-                f"The RPC endpoint {self.network.rpc_url} serves chain {actual}, but "
+                f"The RPC endpoint {public_url(self.network.rpc_url)} serves chain {actual}, but "
                 f"{self.network.title} is chain {self.network.chain_id}.",
                 "Set the right RPC address for this network in Settings, or choose the "
                 "network that endpoint belongs to.",
@@ -573,19 +585,36 @@ class ChainClient:
         return self._erc20_info(self.network.address(key))
 
     def _read(self, call: Callable[[], T]) -> T:
-        """Run a read, retrying with backoff while the endpoint does not answer."""
+        """Run a read, retrying with backoff while the endpoint refuses connections; a read
+        that timed out is not retried (it already waited ``rpc_timeout`` seconds)."""
         delays = list(READ_RETRY_DELAYS)
         while True:
             try:
                 return call()
             except Exception as error:
+                if _timed_out(error):
+                    raise self._silent_endpoint() from None
                 problem = self._classify(error)
                 if isinstance(problem, RpcUnreachableError) and delays:
                     delay = delays.pop(0)
-                    log.warning("RPC did not answer (%s); retrying in %.1f s", error, delay)
+                    # The error's text holds the request's URL (and any key in it): log its kind.
+                    log.warning(
+                        "RPC endpoint %s unreachable (%s); retrying in %.1f s",
+                        public_url(self.network.rpc_url),
+                        type(error).__name__,
+                        delay,
+                    )
                     self._sleep(delay)
                     continue
                 raise problem from None
+
+    def _silent_endpoint(self) -> RpcUnreachableError:
+        return RpcUnreachableError(
+            f"The {self.network.title} RPC endpoint {public_url(self.network.rpc_url)} did not "
+            f"answer within {self._rpc_timeout:g} s.",
+            "Check that it is up and reachable from this machine, or set another RPC address "
+            "in Settings.",
+        )
 
     def _send(self, signer: Signer, call: Any, action: str) -> SentTx:
         if not self._chain_checked:
@@ -615,14 +644,39 @@ class ChainClient:
         )
 
     def _classify(self, error: BaseException, *, address: str | None = None) -> ChainError:
-        return classify(
+        problem = classify(
             error,
             self._decoder,
             network_title=self.network.title,
-            rpc_url=self.network.rpc_url,
+            rpc_url=public_url(self.network.rpc_url),
             faucet=self.network.faucet if self.network.testnet else None,
             address=address,
         )
+        # A library's own text (quoted in some messages) may hold the request URL and its key.
+        clean = scrub(problem.message, self.network.rpc_url)
+        if clean != problem.message:
+            problem.message = clean
+            problem.args = (clean,)
+        return problem
+
+
+def _http_provider(url: str, timeout: float) -> HTTPProvider:
+    # web3 retries a timed-out request itself, five times: under our own retries a silent
+    # endpoint would keep a read waiting for minutes. It may still retry a dropped connection
+    # or an HTTP error (a rate limit), which answer quickly.
+    return HTTPProvider(
+        url,
+        request_kwargs={"timeout": timeout},
+        exception_retry_configuration=ExceptionRetryConfiguration(
+            errors=(ConnectionError, requests.HTTPError)
+        ),
+    )
+
+
+def _timed_out(error: BaseException) -> bool:
+    """True for a request that got no answer within the HTTP timeout (requests' ``Timeout``
+    and its kinds, or the standard ``TimeoutError``)."""
+    return isinstance(error, requests.Timeout | TimeoutError)
 
 
 class AsyncChainClient:

@@ -30,6 +30,7 @@ __all__ = [
     "LeaseChanged",
     "EarningsChanged",
     "DiagnosisChanged",
+    "ChainChanged",
     "event_from_dict",
     "EventBus",
     "Subscription",
@@ -176,6 +177,18 @@ class DiagnosisChanged(Event):
     type: ClassVar[str] = "diagnosis_changed"
     why_no_jobs: str
     accepting: bool
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class ChainChanged(Event):
+    """The chain's RPC endpoint stopped or started answering, or why it fails changed
+    (``chain`` is the snapshot's: ``reachable``, ``error``, ``rpc``, ``unreachable_since``...;
+    ``None`` once the node is no longer online). Not published for every successful check:
+    the snapshot's ``chain`` has the latest ``checked_at``."""
+
+    type: ClassVar[str] = "chain_changed"
+    chain: dict[str, Any] | None
 
 
 # ---- Bus ----------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import __version__
 from .bandwidth import load_measurement, save_measurement, with_measurement
+from .chain_health import FIRST_RETRY_S
 from .checks import Verdict
 from .config import Fingerprint, Settings, SettingsStore
 from .desired import Desired, DesiredStore
@@ -121,7 +122,10 @@ class Node(AccountIntents):
             an idle, settled node rounds five times less often (intents and lease changes
             wake it at once).
         link_options: extra :class:`GatewayLink` arguments (tests shorten timers with them).
-        chain_every: seconds between on-chain reward and earnings checks while online.
+        chain_every: seconds between on-chain reward and earnings checks while online and
+            leases run (five times that while none runs).
+        chain_retry: seconds before the first retry of a chain check that failed; doubled
+            after each further failure, up to the normal interval.
     """
 
     def __init__(
@@ -140,6 +144,7 @@ class Node(AccountIntents):
         link_options: Mapping[str, Any] | None = None,
         tick: float = 1.0,
         chain_every: float = 60.0,
+        chain_retry: float = FIRST_RETRY_S,
     ) -> None:
         self._store = store
         self._data_dir = data_dir
@@ -180,6 +185,7 @@ class Node(AccountIntents):
         self._stop_noticed_at: float | None = None
         """When the gateway was warned that running leases stop (the owner's pause setting)."""
         self._chain_every = chain_every
+        self._chain_retry = chain_retry
         self._free: Capacity | None = None
         """What a new lease could get, refreshed each tick (it pings the container engine)."""
         self._snapshot = NodeSnapshot(

@@ -3,13 +3,15 @@
 send transactions (register, claim rewards, withdraw lease earnings).
 
 Every chain call and ledger write runs in a worker thread; results reach front ends through the
-snapshot's ``earnings`` and the returned result objects.
+snapshot's ``earnings`` (and ``chain``: whether the RPC endpoint answers) and the returned result
+objects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import time
@@ -20,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .chain_health import ChainHealth, call_detached, public_url, scrub
 from .config import Settings
 from .errors import UserFacingError
-from .events import EarningsChanged, EventBus
+from .events import ChainChanged, EarningsChanged, EventBus
 from .jobs.lease_store import LeaseState
 from .jobs.leases import LeaseManager
 from .ledger import EarningsLedger
@@ -43,9 +46,11 @@ if TYPE_CHECKING:
     from .chain import (
         AsyncChainClient,
         Balances,
+        ChainClient,
         FizzRegistration,
         GatewayInfo,
         RewardsStatus,
+        TokenEarnings,
     )
     from .wallet import NewWallet, UnlockedWallet, WalletManager
 
@@ -106,12 +111,15 @@ class AccountIntents:
     """The passphrase source the node was built with (:meth:`set_passphrase` restores it)."""
     _chain_factory: Callable[[Settings], AsyncChainClient]
     _chain_every: float
+    _chain_retry: float
+    """Seconds before the first retry of a failed chain check (doubling up to the interval)."""
     _registered: bool | None
     _rewards: RewardsStatus | None
     """The last era rewards read on chain (pending, accumulated, per era)."""
     _error: str | None
     _wake: asyncio.Event
     _bus: EventBus
+    _clock: Callable[[], float]
 
     # Provided by Node.
     check_hardware: Callable[[], Awaitable[Any]]
@@ -198,30 +206,75 @@ class AccountIntents:
     # ---- Chain watch --------------------------------------------------------------------
 
     async def _watch_chain(self, target: OnlineTarget) -> None:
-        """While online, every minute: era rewards and on-chain lease earnings into the
-        ledger (its reconciliation tells the user whether the two agree)."""
+        """While online: era rewards and on-chain lease earnings into the ledger (its
+        reconciliation tells the user whether the two agree) every ``chain_every`` seconds,
+        five times less often while no lease runs.
+
+        After a failed check the next comes sooner (``chain_retry`` seconds, doubling up to the
+        normal interval), and the first one the chain answers again books all it gathered
+        meanwhile. The snapshot's ``chain`` tells whether the RPC endpoint answers, and
+        ``ChainChanged`` when that or the reason changes; ``None`` again once offline.
+        """
         chain = self._chain_factory(self._settings)
-        registration = target.registration
-        while True:
-            try:
-                rewards = await chain.rewards(target.wallet.address)
-                self._rewards = rewards
-                earnings = await asyncio.to_thread(
-                    chain.client.earnings,
-                    registration.fizz_id,
-                    list(registration.payments_accepted),
-                )
-                if self._ledger is not None:
-                    await asyncio.to_thread(self._ledger.record_rewards, rewards)
-                    await asyncio.to_thread(self._ledger.reconcile, earnings)
-                await self._refresh_earnings()
-            except UserFacingError as error:  # the chain is unreachable: try again later
-                log.info("chain check skipped: %s", error)
-            # Rewards and settlements change slowly while no lease runs: look less often.
-            running = any(
-                lease["state"] not in ("closed", "failed") for lease in self._snapshot.leases
-            )
-            await asyncio.sleep(self._chain_every if running else self._chain_every * 5)
+        health = ChainHealth(public_url(chain.network.rpc_url), first_retry=self._chain_retry)
+        try:
+            while True:
+                try:
+                    delay = await self._check_chain(chain, target, health)
+                except Exception:  # a bug, not the chain: keep watching at the usual pace
+                    log.exception("chain check failed")
+                    delay = self._chain_interval()
+                await asyncio.sleep(delay)
+        finally:
+            self._publish_chain(None)
+
+    async def _check_chain(
+        self, chain: AsyncChainClient, target: OnlineTarget, health: ChainHealth
+    ) -> float:
+        """One check: read the chain, book what it says, record the outcome in ``health``;
+        returns the seconds to wait before the next."""
+        interval = self._chain_interval()
+        started = self._clock()
+        read = functools.partial(_read_chain, chain.client, target)
+        try:
+            # A thread of its own: a call to an RPC host that accepts and never answers blocks
+            # until the HTTP timeout, and going offline or quitting must not wait for it.
+            rewards, earnings = await call_detached(read, "chain-check")
+        except UserFacingError as error:
+            text = scrub(str(error), chain.network.rpc_url)
+            first = health.reachable is not False
+            log.log(logging.WARNING if first else logging.INFO, "chain check failed: %s", text)
+            delay = health.failed(started, self._clock(), text, interval)
+        else:
+            if health.reachable is False:
+                log.info("the chain answers again; booking what it gathered meanwhile")
+            await self._book_chain(rewards, earnings)
+            delay = health.succeeded(started, self._clock(), interval)
+        self._publish_chain(health)
+        return delay
+
+    def _chain_interval(self) -> float:
+        # Rewards and settlements change slowly while no lease runs: look less often.
+        running = any(lease["state"] not in ("closed", "failed") for lease in self._snapshot.leases)
+        return self._chain_every if running else self._chain_every * 5
+
+    async def _book_chain(
+        self, rewards: RewardsStatus, earnings: tuple[TokenEarnings, ...]
+    ) -> None:
+        self._rewards = rewards
+        if self._ledger is not None:
+            await asyncio.to_thread(self._ledger.record_rewards, rewards)
+            await asyncio.to_thread(self._ledger.reconcile, earnings)
+        await self._refresh_earnings()
+
+    def _publish_chain(self, health: ChainHealth | None) -> None:
+        """The chain's state into the snapshot; ``ChainChanged`` only when reachability or
+        the reason changed (not for every check that answered)."""
+        chain = None if health is None else health.to_dict()
+        before = self._snapshot.chain
+        self._snapshot = self._snapshot.evolve(chain=chain)
+        if _chain_state(before) != _chain_state(chain):
+            self._bus.publish(ChainChanged(chain=chain))
 
     async def claim_rewards(self) -> str:
         """Claim the era rewards on chain (paid in SPON); returns the transaction hash.
@@ -464,3 +517,17 @@ class AccountIntents:
 
         await asyncio.to_thread(book)
         await self._refresh_earnings()
+
+
+def _read_chain(
+    client: ChainClient, target: OnlineTarget
+) -> tuple[RewardsStatus, tuple[TokenEarnings, ...]]:
+    """The node's era rewards and lease earnings on chain (blocking)."""
+    registration = target.registration
+    rewards = client.rewards(target.wallet.address)
+    earnings = client.earnings(registration.fizz_id, list(registration.payments_accepted))
+    return rewards, earnings
+
+
+def _chain_state(chain: dict[str, Any] | None) -> tuple[bool, str | None] | None:
+    return None if chain is None else (bool(chain["reachable"]), chain["error"])

@@ -74,6 +74,12 @@ class NodeSnapshot:
     earnings: dict[str, Any] | None = None
     """Lifetime totals per token (base units as strings, with ``decimals``) and the latest
     reconciliation with the chain, from the earnings ledger."""
+    chain: dict[str, Any] | None = None
+    """Whether the chain's RPC endpoint answers the node's checks while online: ``reachable``,
+    ``checked_at`` (Unix time of the last attempt), ``unreachable_since`` (Unix time, or
+    ``None``), ``error`` (what failed, with its remedy; ``None`` while reachable), ``rpc`` (the
+    endpoint with any credentials and keys masked) and ``next_check_at`` (Unix time). ``None``
+    while not online, and until the first check."""
 
     def evolve(self, **changes: Any) -> NodeSnapshot:
         """Return a copy with ``changes`` applied."""
@@ -101,6 +107,7 @@ class NodeSnapshot:
             "leases": list(self.leases),
             "prices": self.prices,
             "earnings": self.earnings,
+            "chain": self.chain,
         }
 
     @classmethod
@@ -128,4 +135,5 @@ class NodeSnapshot:
             leases=tuple(data.get("leases") or ()),
             prices=data.get("prices"),
             earnings=data.get("earnings"),
+            chain=data.get("chain"),
         )

@@ -1,7 +1,9 @@
-"""``fizz-node run``: the headless node in a real process, stopped by a real signal."""
+"""``fizz-node run``: the headless node in a real process, stopped by a real signal; the lines it
+prints for the chain's RPC endpoint."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -9,8 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from fizz_app.cli.run_command import _Printer
+from fizz_app.core.events import ChainChanged
 
 SCRIPT = Path(sys.executable).with_name("fizz-node")
 
@@ -77,3 +83,68 @@ def test_run_json_prints_one_event_per_line(tmp_path: Path) -> None:
     assert events[0]["snapshot"]["data_dir"] == str(tmp_path)
     assert {"desired_state_changed", "status_changed"} <= {event["type"] for event in events}
     assert json.loads((tmp_path / "node-state.json").read_text())["state"] == "paused"
+
+
+# ---- The chain's RPC endpoint, as the run command prints it --------------------------------------
+
+RPC = "http://127.0.0.1:8545"
+
+
+def chain_event(seq: int, at: float, **chain: Any) -> ChainChanged:
+    fields = {
+        "reachable": True,
+        "checked_at": at,
+        "unreachable_since": None,
+        "error": None,
+        "rpc": RPC,
+        "next_check_at": at + 60,
+    }
+    return ChainChanged(seq=seq, at=at, chain={**fields, **chain})
+
+
+def chain_story() -> list[ChainChanged]:
+    """The events of a node whose chain stops answering for 95 s, with a change of reason."""
+    down_at = time.mktime((2026, 5, 4, 13, 2, 3, 0, 0, -1))
+    refused = f"Cannot reach the Local devnet network at {RPC}. Check your internet connection."
+    silent = f"The Local devnet RPC endpoint {RPC} did not answer within 15 s. Check it."
+    return [
+        chain_event(1, down_at - 60),  # the first check answered
+        chain_event(
+            2, down_at + 1, reachable=False, unreachable_since=down_at, error=refused,
+            checked_at=down_at, next_check_at=down_at + 6,
+        ),
+        chain_event(
+            3, down_at + 40, reachable=False, unreachable_since=down_at, error=silent,
+            checked_at=down_at + 25, next_check_at=down_at + 60,
+        ),
+        chain_event(4, down_at + 95, checked_at=down_at + 94.5),
+        ChainChanged(seq=5, at=down_at + 200, chain=None),  # offline
+    ]  # fmt: skip
+
+
+def test_run_prints_a_line_when_the_chain_stops_answering_and_one_when_it_is_back() -> None:
+    out = io.StringIO()
+    printer = _Printer(out, as_json=False)
+    for event in chain_story():
+        printer.event(event)
+    lines = [line.split("  ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        f"Chain RPC {RPC} unreachable since 13:02:03: Cannot reach the Local devnet network at "
+        f"{RPC}. Check your internet connection; retrying in 5 s — leases keep running, "
+        "earnings update when it is back",
+        f"Chain RPC {RPC} unreachable since 13:02:03: The Local devnet RPC endpoint {RPC} did "
+        "not answer within 15 s. Check it; retrying in 20 s — leases keep running, earnings "
+        "update when it is back",
+        f"Chain RPC {RPC} is back after 1 min 35 s; earnings are reconciled with the chain",
+    ]
+
+
+def test_run_json_prints_every_chain_event_as_it_is() -> None:
+    out = io.StringIO()
+    printer = _Printer(out, as_json=True)
+    story = chain_story()
+    for event in story:
+        printer.event(event)
+    printed = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert printed == [event.to_dict() for event in story]
+    assert printed[1]["type"] == "chain_changed" and printed[1]["chain"]["reachable"] is False

@@ -13,6 +13,7 @@ import pytest
 
 from fizz_app.core.checks import Verdict
 from fizz_app.core.events import (
+    ChainChanged,
     DesiredStateChanged,
     DiagnosisChanged,
     EarningsChanged,
@@ -56,6 +57,20 @@ def every_event(report: HardwareReport, verdict: Verdict) -> list[Event]:
             earnings={"lifetime": {"uSPON": {"decimals": 6, "lease_earnings": "15000000"}}},
         ),
         DiagnosisChanged(seq=13, at=1_700_000_006.0, why_no_jobs="Paused by you.", accepting=False),
+        ChainChanged(
+            seq=14,
+            at=1_700_000_007.0,
+            chain={
+                "reachable": False,
+                "checked_at": 1_700_000_006.5,
+                "unreachable_since": 1_700_000_006.5,
+                "error": "The Local devnet RPC endpoint http://127.0.0.1:8545 did not answer "
+                "within 15 s. Check that it is up.",
+                "rpc": "http://127.0.0.1:8545",
+                "next_check_at": 1_700_000_012.0,
+            },
+        ),
+        ChainChanged(seq=15, at=1_700_000_008.0, chain=None),
     ]
 
 

@@ -34,6 +34,7 @@ SNAPSHOT_KEYS = {
     "leases",
     "prices",
     "earnings",
+    "chain",
 }
 
 
@@ -83,6 +84,7 @@ def test_snapshot_without_hardware_round_trips() -> None:
     assert data["status"] == "online" and type(data["status"]) is str
     assert data["desired"] == "online" and type(data["desired"]) is str
     assert (data["hardware"], data["verdict"], data["checked_at"]) == (None, None, None)
+    assert data["chain"] is None  # not online
     restored = round_trip(snapshot)
     assert restored == snapshot
     assert restored.status is NodeStatus.ONLINE
@@ -108,6 +110,20 @@ def test_snapshot_with_hardware_and_verdict_round_trips(
     assert len(restored.hardware.gpu.gpus) == 2
     assert restored.verdict is not None
     assert restored.verdict.check("gpu") == sample_verdict.check("gpu")
+
+
+def test_snapshot_with_an_unreachable_chain_round_trips() -> None:
+    chain = {
+        "reachable": False,
+        "checked_at": 1_700_000_200.0,
+        "unreachable_since": 1_700_000_100.0,
+        "error": "Cannot reach the Local devnet network at http://127.0.0.1:8545. Check ...",
+        "rpc": "http://127.0.0.1:8545",
+        "next_check_at": 1_700_000_210.0,
+    }
+    snapshot = make_snapshot(chain=chain)
+    assert snapshot.to_dict()["chain"] == chain
+    assert round_trip(snapshot) == snapshot
 
 
 def test_snapshot_evolve_returns_a_changed_copy() -> None:

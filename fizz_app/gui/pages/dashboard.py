@@ -1,4 +1,5 @@
-"""The dashboard: what the node is doing, why no lease comes, what it offers and what runs.
+"""The dashboard: what the node is doing, why no lease comes, what it offers and what runs, and
+a warning while the chain's RPC endpoint does not answer.
 
 It renders the bridge's snapshots and sends Start / Pause / Resume / Stop through the bridge;
 errors of those commands reach the window's banner through ``sig_command_failed``.
@@ -34,6 +35,7 @@ from ...core.policy import units_offered
 from ...core.pricing import Units
 from ...core.state import DesiredState, NodeSnapshot, NodeStatus
 from ..bridge import EngineBridge
+from ..widgets.chain_notice import ChainNotice
 from ..widgets.lease_logs import LeaseLogsDialog
 from ..widgets.lease_table import ACTIVE_STATES, LeaseTableModel, format_duration
 from ..widgets.node_status import pause_choices, status_detail, status_icon, status_title
@@ -79,6 +81,8 @@ class DashboardPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._build_status())
+        self._chain_notice = ChainNotice(self)
+        layout.addWidget(self._chain_notice)
         middle = QHBoxLayout()
         middle.addWidget(self._build_resources(), 3)
         middle.addWidget(self._build_connection(), 2)
@@ -107,6 +111,11 @@ class DashboardPage(QWidget):
     def detail_text(self) -> str:
         """The sentence under the title: why no jobs, with what to do."""
         return self._detail.text()
+
+    @property
+    def chain_notice(self) -> ChainNotice:
+        """The warning shown while the chain's RPC endpoint does not answer."""
+        return self._chain_notice
 
     @property
     def lease_model(self) -> LeaseTableModel:
@@ -339,6 +348,7 @@ class DashboardPage(QWidget):
         self._icon.setPixmap(status_icon(snapshot.status).pixmap(_ICON_SIZE, _ICON_SIZE))
         self._title.setText(status_title(snapshot))
         self._detail.setText(status_detail(snapshot))
+        self._chain_notice.set_chain(snapshot.chain)
         self._model.set_leases(snapshot.leases)
         self._no_leases.setVisible(not snapshot.leases)
         self._render_resources(snapshot.leases)
@@ -362,6 +372,7 @@ class DashboardPage(QWidget):
     def _on_bridge_engine_failed(self, text: str) -> None:
         self._title.setText("Not running")
         self._detail.setText("The node engine stopped. See the message above for what to do.")
+        self._chain_notice.set_chain(None)
         self._icon.setPixmap(status_icon(NodeStatus.ERROR).pixmap(_ICON_SIZE, _ICON_SIZE))
         self._render_actions()
 

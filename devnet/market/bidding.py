@@ -148,13 +148,17 @@ class BiddingAgent:
         """Bid on one ``OrderCreated`` (its ``args``) if a node qualifies; the bid, or None.
 
         Raises:
-            _Skip: the order is not one to bid on, ever (mode, token, no longer open).
+            _Skip: the order is not one to bid on, ever (mode, token, spec, no longer open).
         """
         order_id = int(order["orderId"])
         if int(order["mode"]) != MODE_FIZZ:
             raise _Skip(f"order {order_id} is for providers")
         if Web3.to_checksum_address(order["token"]) != self._uspon:
             raise _Skip(f"order {order_id} pays in {order['token']}, not uSPON")
+        try:  # another client's spec never becomes one: skip it once, not on every poll
+            parse_order_spec(str(order["specs"]))
+        except OrderSpecError as error:
+            raise _Skip(f"order {order_id}: {error}") from None
         chosen = choose_node(self.sessions, str(order["specs"]), int(order["maxPrice"]))
         if chosen is None:
             if not quiet:

@@ -74,8 +74,13 @@ def _whole(value: object, what: str) -> int:
             value = Decimal(text)
         except InvalidOperation:
             raise OrderSpecError(f"{what} {text[:40]!r} is not a number") from None
-    if isinstance(value, int | Decimal) and value == int(value) and 0 <= value < 2**63:
-        return int(value)
+    if isinstance(value, Decimal):
+        # Range first: int() of "1e999999999" builds a billion-digit number (the gateway's loop
+        # would hang on one tenant's order), of "Infinity" or "NaN" none at all.
+        if value.is_finite() and 0 <= value < 2**63 and value == value.to_integral_value():
+            return int(value)
+    elif isinstance(value, int) and 0 <= value < 2**63:
+        return value
     raise OrderSpecError(f"{what} must be a whole number from 0, not {value!r}")
 
 
@@ -121,7 +126,7 @@ def parse_order_spec(spec: str) -> OrderResources:
             storage_bytes=_whole(resources["s"], "s"),
             gpu_units=_whole(resources.get("g", 0), "g"),
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         if isinstance(error, OrderSpecError):
             raise
         raise OrderSpecError(f"not a devnet order spec: {error!r}") from None

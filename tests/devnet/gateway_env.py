@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,14 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from web3 import EthereumTesterProvider, Web3
+from web3.logs import DISCARD
 
-from devnet.chain.deploy import Deployment
+from devnet.chain.accounts import gateway_account
+from devnet.chain.deploy import Deployment, deploy_all
 from devnet.chain.faucet import fund
-from devnet.chain.tx import send_signed
+from devnet.chain.tx import send, send_signed
+from devnet.gateway.sessions import Session
 from fizz_app.core.chain import ChainClient
 from fizz_app.core.networks import load_network
 from fizz_app.core.wallet import UnlockedWallet
@@ -33,9 +37,18 @@ from gateway_client.messages import (
     ClientInfo,
     LeaseAnnouncement,
     LeaseStatus,
+    Prices,
     Resources,
+    Side,
 )
-from gateway_client.protocol import Event, HeartbeatAcked, SessionClosing, Welcomed
+from gateway_client.protocol import (
+    Event,
+    HeartbeatAcked,
+    SessionClosing,
+    State,
+    TunnelProtocol,
+    Welcomed,
+)
 
 SPEC = "linux,cpu,2,16,100,none,0,us-east,NA,x86_64,0.1.0"
 GIB = 1024**3
@@ -87,6 +100,58 @@ class Chain:
         )
         return account
 
+    def fizz_id(self, address: str) -> int:
+        registry = self.deployment.contract(self.w3, "FizzRegistry")
+        return int(registry.functions.addressToFizzId(address).call())
+
+    def order(
+        self,
+        tenant: str,
+        spec: str,
+        *,
+        max_price: int,
+        blocks: int,
+        mode: int = 0,
+        token: str | None = None,
+    ) -> int:
+        """``tenant`` (an unlocked account) creates the order (spheron-network.md §6.1 steps
+        1-2), after depositing what it locks (``max_price x blocks``) unless its escrow holds
+        that already: uSPON is minted (at least 1000 uSPON at a time), other tokens the
+        tenant must hold. Returns the order id."""
+        w3, deployment = self.w3, self.deployment
+        uspon = deployment.contract(w3, "USPON")
+        token = token or uspon.address
+        amount = max_price * blocks
+        escrow = deployment.contract(w3, "EscrowUser")
+        if escrow.functions.availableBalance(tenant, token).call() < amount:
+            if token == uspon.address:
+                amount = max(amount, 1000 * 10**6)
+                fund(w3, deployment, tenant, 0, amount)
+            erc20 = w3.eth.contract(address=Web3.to_checksum_address(token), abi=uspon.abi)
+            send(w3, erc20.functions.approve(escrow.address, amount), tenant)
+            send(w3, escrow.functions.deposit(token, amount), tenant)
+        orders = deployment.contract(w3, "OrderRequest")
+        params: tuple[Any, ...] = (max_price, blocks, token, spec, 1, mode, [])
+        receipt = send(w3, orders.functions.createOrder(params), tenant)
+        created = orders.events.OrderCreated().process_receipt(receipt, errors=DISCARD)
+        return int(created[0]["args"]["orderId"])
+
+    def bid(self, order_id: int, fizz_id: int, price: int) -> None:
+        """The reference gateway bids ``price`` per block for node ``fizz_id``."""
+        bid = self.deployment.contract(self.w3, "Bid")
+        send_signed(self.w3, bid.functions.placeBid(order_id, price, fizz_id), gateway_account())
+
+    def lease(self, order_id: int, fizz_id: int, price: int) -> None:
+        """Bid, match and start the lease of ``order_id`` on ``fizz_id`` at ``price``."""
+        self.bid(order_id, fizz_id, price)
+        w3, deployment = self.w3, self.deployment
+        gateway = deployment.gateway_address
+        bid = deployment.contract(w3, "Bid")
+        send(w3, bid.functions.matchOrder(order_id, gateway, fizz_id), deployment.settler)
+        lease = deployment.contract(w3, "ComputeLease")
+        create = lease.functions.createLease(order_id, price, gateway, fizz_id)
+        send(w3, create, deployment.settler)
+
     def other_gateway(self) -> int:
         """Register a second gateway (provider) and return its id."""
         account = self.funded()
@@ -94,6 +159,50 @@ class Chain:
         call = registry.functions.addProvider("{}", "127.0.0.2", "", [])
         send_signed(self.w3, call, account)
         return int(registry.functions.addressToProviderId(account.address).call())
+
+
+@functools.cache
+def _deployed_devnet() -> tuple[Web3, Deployment]:
+    w3 = Web3(EthereumTesterProvider())
+    return w3, deploy_all(w3, w3.eth.accounts[0])
+
+
+@contextlib.contextmanager
+def devnet_as_deployed(home: Path) -> Iterator[Chain]:
+    """The in-process devnet with every contract deployed, as ``gateway_chain`` gives it, but
+    deployed once per test process: each use starts from the deployment and reverts the chain
+    to it afterwards (an eth-tester snapshot), so no user sees another's orders or leases."""
+    w3, deployment = _deployed_devnet()
+    tester = w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    snapshot = tester.take_snapshot()
+    try:
+        yield Chain(w3, deployment, home)
+    finally:
+        tester.revert_to_snapshot(snapshot)
+
+
+def node_session(
+    address: str,
+    fizz_id: int,
+    *,
+    prices: Prices | None = None,
+    capacity: Capacity | None = CAPACITY,
+    state: State = State.OPEN,
+) -> Session:
+    """A gateway session of node ``address`` as the gateway keeps it (no socket behind it):
+    what the bidding agent and the era rewards read. Set ``connection.protocol.state`` to
+    close it."""
+
+    async def on_event(_: Connection, __: Event) -> None:
+        return None
+
+    protocol = TunnelProtocol(Side.GATEWAY, 0.0)
+    protocol.state = state
+    client = ClientInfo(name="fizz-node-test", version="0", instance_id="i")
+    connection = Connection(None, protocol, on_event)
+    session = Session(address, fizz_id, f"s-{address}", client, connection)
+    session.prices, session.capacity = prices, capacity
+    return session
 
 
 def signer(account: LocalAccount) -> Callable[[str], Awaitable[str]]:

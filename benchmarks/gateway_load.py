@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import cProfile
 import json
 import logging
 import multiprocessing
-import multiprocessing.synchronize
 import os
 import platform
 import pstats
@@ -35,188 +33,23 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import psutil
-from hexbytes import HexBytes
 
 if not __package__:  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devnet.chain.accounts import devnet_account  # noqa: E402
 from devnet.chain.anvil import AnvilProcess  # noqa: E402
 from devnet.chain.deploy import Deployment, deploy_all  # noqa: E402
 from devnet.gateway.server import GatewayServer  # noqa: E402
 from devnet.gateway.tls import Certificate, self_signed_certificate  # noqa: E402
+from devnet.simulate import nodes_main, register_wallets  # noqa: E402
 from fizz_app.core.chain import AsyncChainClient, ChainClient  # noqa: E402
 from fizz_app.core.networks import load_network  # noqa: E402
 from gateway_client.protocol import TunnelConfig  # noqa: E402
 
 __all__ = ["main"]
-
-SPEC = "linux,cpu,2,16,100,none,0,us-east,NA,x86_64,0.1.0"
-
-
-def _label(index: int) -> str:
-    return f"gateway-load-{index}"
-
-
-# ---- Chain ---------------------------------------------------------------------------------------
-
-
-def register_wallets(anvil: AnvilProcess, deployment: Deployment, count: int) -> float:
-    """Register ``count`` deterministic wallets as nodes of the devnet gateway; return seconds.
-
-    Each wallet gets its ether from ``anvil_setBalance`` (no transaction) and signs its own
-    ``addFizzNode``; a few threads overlap the signing (Python) with anvil's mining.
-    """
-    w3 = anvil.web3()
-    started = time.perf_counter()
-    registry = deployment.contract(w3, "FizzRegistry")
-    uspon = deployment.address("USPON")
-    chain_id = w3.eth.chain_id
-    gas_price = w3.eth.gas_price * 2
-    probe = devnet_account(_label(0))
-    fund = cast(Any, w3.provider).make_request  # anvil_* methods are not in web3's types
-    fund("anvil_setBalance", [probe.address, hex(10**18)])
-    sample = (deployment.gateway_provider_id, SPEC, probe.address, [uspon], probe.address)
-    gas = int(registry.functions.addFizzNode(sample).estimate_gas({"from": probe.address}))
-
-    def register(index: int) -> HexBytes:
-        account = devnet_account(_label(index))
-        fund("anvil_setBalance", [account.address, hex(10**18)])
-        params = (deployment.gateway_provider_id, SPEC, account.address, [uspon], account.address)
-        tx = {
-            "to": registry.address,
-            "data": registry.encode_abi("addFizzNode", args=[params]),
-            "gas": gas * 3 // 2,
-            "gasPrice": gas_price,
-            "nonce": 0,
-            "chainId": chain_id,
-            "value": 0,
-        }
-        signed = account.sign_transaction(tx)
-        return w3.eth.send_raw_transaction(signed.raw_transaction)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        hashes = list(pool.map(register, range(count)))
-    for tx_hash in hashes:
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-        if receipt["status"] != 1:
-            raise RuntimeError("a registration failed")
-    return time.perf_counter() - started
-
-
-# ---- The node process ----------------------------------------------------------------------------
-
-
-def _nodes_main(
-    url: str,
-    count: int,
-    rate: float,
-    cert_pem: str | None,
-    window: Any,
-    stop: multiprocessing.synchronize.Event,
-    results: Any,
-) -> None:
-    """Entry point of the node process: run ``count`` NodeClients until ``stop`` is set.
-    ``window`` holds the hold's start and end (``time.monotonic``, the same clock in every
-    process on Linux), set by the main process."""
-    logging.basicConfig(level=logging.ERROR)
-    results.put(asyncio.run(_run_nodes(url, count, rate, cert_pem, window, stop)))
-
-
-async def _run_nodes(
-    url: str, count: int, rate: float, cert_pem: str | None, window: Any, stop: Any
-) -> dict[str, Any]:
-    from eth_account.messages import encode_defunct
-
-    from fizz_app.core.pinning import pinned_client_context
-    from gateway_client.backoff import ReconnectPolicy
-    from gateway_client.client import Connection, FatalSessionError, NodeClient
-    from gateway_client.messages import Capacity, ClientInfo, Resources
-    from gateway_client.protocol import Event, HeartbeatAcked, SessionClosing, Welcomed
-
-    capacity = Capacity(
-        allocatable=Resources(cpu=4000, memory=8 << 30, storage_ephemeral=100 << 30),
-        available=Resources(cpu=4000, memory=8 << 30, storage_ephemeral=100 << 30),
-        bandwidth="100;50",
-        version="0.1.0;0.1.0",
-        os="linux",
-        arch="x86_64",
-    )
-    context = pinned_client_context(cert_pem) if cert_pem else None
-    counters = {"welcomes": 0, "closes": 0, "fatal": 0}
-    close_codes: dict[int, int] = {}
-    rtts: list[tuple[float, float]] = []  # (when, round trip) of every heartbeat ack
-
-    async def on_event(connection: Connection, event: Event) -> None:
-        if isinstance(event, Welcomed):
-            counters["welcomes"] += 1
-            connection.send_control(capacity)
-        elif isinstance(event, HeartbeatAcked):
-            rtts.append((time.monotonic(), event.rtt))
-        elif isinstance(event, SessionClosing):
-            counters["closes"] += 1
-            close_codes[event.code] = close_codes.get(event.code, 0) + 1
-
-    def make_client(index: int) -> NodeClient:
-        account = devnet_account(_label(index))
-
-        async def sign(text: str) -> str:
-            return str(account.sign_message(encode_defunct(text=text)).signature.to_0x_hex())
-
-        return NodeClient(
-            url,
-            address=account.address,
-            sign=sign,
-            client=ClientInfo(name="gateway-load", version="0", instance_id=f"load-{index}"),
-            leases=list,
-            on_event=on_event,
-            ssl_context=context,
-            policy=ReconnectPolicy(initial=1.0, maximum=10.0),
-        )
-
-    async def run(client: NodeClient) -> None:
-        try:
-            await client.run()
-        except FatalSessionError:
-            counters["fatal"] += 1
-
-    clients = []
-    tasks = []
-    started = time.monotonic()
-    for index in range(count):
-        client = make_client(index)
-        clients.append(client)
-        tasks.append(asyncio.create_task(run(client)))
-        delay = started + (index + 1) / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    while not stop.is_set():
-        await asyncio.sleep(0.2)
-    start, end = window[0], window[1] or time.monotonic()
-    rtt_sample = sorted(rtt for when, rtt in rtts if start <= when <= end)
-    for client in clients:
-        client.stop()
-    await asyncio.wait(tasks, timeout=30)
-    return {
-        **counters,
-        "close_codes": close_codes,
-        "attempts": sum(client.attempts for client in clients),
-        "acks": len(rtts),
-        "hold_acks": len(rtt_sample),  # the percentiles below are of these
-        "ack_rtt_p50_ms": _ms(rtt_sample, 0.5),
-        "ack_rtt_p99_ms": _ms(rtt_sample, 0.99),
-        "ack_rtt_max_ms": _ms(rtt_sample, 1.0),
-    }
-
-
-def _ms(sorted_samples: list[float], share: float) -> float | None:
-    if not sorted_samples:
-        return None
-    index = min(len(sorted_samples) - 1, int(share * len(sorted_samples)))
-    return round(sorted_samples[index] * 1000, 1)
 
 
 # ---- Measuring -----------------------------------------------------------------------------------
@@ -284,7 +117,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         deployment = Deployment(**{**deployment.__dict__, "rpc_url": anvil.rpc_url})
         (home / "devnet").mkdir()
         deployment.write_deployment_file(home / "devnet" / "deployment.json")
-        registration_s = register_wallets(anvil, deployment, args.nodes)
+        registration_s = register_wallets(w3, deployment, args.nodes)
         chain = ChainClient(load_network("devnet", home), home)
         certificate: Certificate | None = self_signed_certificate() if args.tls else None
         config = TunnelConfig(
@@ -308,7 +141,7 @@ async def run_load(args: argparse.Namespace) -> dict[str, Any]:
         stop, results = spawn.Event(), spawn.Queue()
         window = spawn.Array("d", [float("inf"), 0.0])  # the hold, for the node side's acks
         nodes = spawn.Process(
-            target=_nodes_main,
+            target=nodes_main,
             args=(
                 gateway.url,
                 args.nodes,

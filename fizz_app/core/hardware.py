@@ -49,8 +49,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ENGINE_TIMEOUT_S = 0.5
-"""How long the container engine may take to answer ``/_ping`` before it counts as silent."""
+ENGINE_TIMEOUT_S = 3.0
+"""How long the container engine may take to answer ``/_ping`` before it counts as silent.
+A socket nobody listens on fails at once, so this only bounds a hung engine; a busy one (Podman
+starts work per request, Docker Desktop's VM wakes up) often needs more than half a second, and
+calling it silent then would be a false warning."""
 
 
 def probe_hardware(storage_path: Path, *, nvml: ModuleType | None = None) -> HardwareReport:

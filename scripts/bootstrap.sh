@@ -29,6 +29,8 @@ say() { printf '[bootstrap] %s\n' "$*"; }
 #   openssh-server openssh-client: the ssh -R reverse tunnel the tunnel benchmark compares against
 #   podman runc busybox-static: a real Docker Engine API (served by Podman; runc because crun
 #     fails on hybrid cgroups here) and a static busybox to build test images without a registry
+#   binutils (with --bundle only): strip, and as/ld for the bundle's English-only ICU data
+#     library (installer/linux/trim_icu.py)
 SYSTEM_PACKAGES=(
   ca-certificates git make
   libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core
@@ -157,6 +159,9 @@ for arg in "$@"; do
   esac
 done
 
+if [ "$WANT_BUNDLE" -eq 1 ]; then
+  SYSTEM_PACKAGES+=(binutils)
+fi
 install_system_packages
 install_python_env
 install_npm_tools

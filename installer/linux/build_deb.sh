@@ -48,6 +48,8 @@ mkdir -p "$STAGE/DEBIAN" "$STAGE$PREFIX" "$STAGE/usr/bin" "$STAGE/usr/share/appl
   "$STAGE/usr/share/doc/$PACKAGE"
 
 say "Staging $PACKAGE $VERSION ($ARCH)"
+# cp -a keeps fizz-node a hard link to Fizz (one executable, picking the command line or the app
+# by the name it is started as: installer/entry_linux.py); dpkg-deb and tar store it once.
 cp -a "$BUNDLE/." "$STAGE$PREFIX/"
 ln -s "$PREFIX/fizz-node" "$STAGE/usr/bin/fizz-node"
 ln -s "$PREFIX/Fizz" "$STAGE/usr/bin/fizz-app"

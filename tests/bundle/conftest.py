@@ -17,6 +17,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
 BUNDLE = DIST / "Fizz"
+PROBE = ROOT / "build" / "pyinstaller" / "probe" / "fizz-bundle-probe"
+"""tests/bundle/frozen_probe.py frozen over the bundle's modules, beside a link to its
+_internal/ (installer/fizz.spec builds it on Linux; it is never shipped)."""
+
+BUDGET_UNPACKED = 220_000_000
+"""Bytes (decimal megabytes, as du --si counts them) the unpacked bundle may take: issue 8."""
+BUDGET_TARBALL = 90_000_000
 
 Frozen = Callable[..., subprocess.CompletedProcess[str]]
 

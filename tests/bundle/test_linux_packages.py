@@ -16,7 +16,7 @@ import pytest
 
 from fizz_app import __version__
 
-from .conftest import DIST
+from .conftest import BUDGET_TARBALL, DIST
 
 HICOLOR_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
@@ -109,16 +109,28 @@ def test_menu_entry_points_at_installed_files(installed: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_commands_on_path_run_from_opt(installed: Path, frozen_env: dict[str, str]) -> None:
+def test_commands_on_path_run_from_opt(
+    installed: Path, frozen_env: dict[str, str], tmp_path: Path
+) -> None:
     cli = _resolve(installed, "/usr/bin/fizz-node")
+    app = _resolve(installed, "/usr/bin/fizz-app")
     assert cli == installed / "opt/fizz-node/fizz-node"
-    assert _resolve(installed, "/usr/bin/fizz-app") == installed / "opt/fizz-node/Fizz"
-    # The program runs from where the package put it (not from dist/).
-    result = subprocess.run(
-        [str(cli), "--version"], capture_output=True, text=True, env=frozen_env, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"fizz-node {__version__}"
+    assert app == installed / "opt/fizz-node/Fizz"
+    # One executable stored once: fizz-node is a hard link to Fizz, kept by dpkg.
+    assert cli.stat().st_ino == app.stat().st_ino
+    # The programs run from where the package put it (not from dist/), and started by the
+    # names on PATH, each is what its name says.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "fizz-node").symlink_to(cli)
+    (bin_dir / "fizz-app").symlink_to(app)
+    env = {**frozen_env, "PATH": f"{bin_dir}{os.pathsep}{frozen_env['PATH']}"}
+    for name, expected in (("fizz-node", "fizz-node"), ("fizz-app", "Fizz Node")):
+        result = subprocess.run(
+            [name, "--version"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"{expected} {__version__}", name
 
 
 def test_portable_tarball_holds_the_bundle() -> None:
@@ -127,6 +139,12 @@ def test_portable_tarball_holds_the_bundle() -> None:
     with tarfile.open(tarball) as archive:
         names = set(archive.getnames())
         fizz = archive.getmember("Fizz/Fizz")
+        cli = archive.getmember("Fizz/fizz-node")
     assert {"Fizz/Fizz", "Fizz/fizz-node", "Fizz/_internal/resources/profiles/devnet.json"} <= names
     assert fizz.mode & 0o111
     assert not any(name.startswith(("Fizz/_internal/devnet/", "/")) for name in names)
+    # The executable's second name is stored as a hard link, not a second copy.
+    links = {member.name: member.linkname for member in (fizz, cli) if member.islnk()}
+    assert links in ({"Fizz/fizz-node": "Fizz/Fizz"}, {"Fizz/Fizz": "Fizz/fizz-node"})
+    size = tarball.stat().st_size
+    assert size <= BUDGET_TARBALL, f"{tarball.name} is {size / 1e6:.1f} MB: the budget is 90 MB"

@@ -194,22 +194,32 @@ def _answer(w3: Web3, request: dict[str, Any]) -> dict[str, Any]:
 class RpcServer:
     """The in-process chain of ``w3`` served as HTTP JSON-RPC on 127.0.0.1, as an RPC host
     serves a chain; a context manager. ``url`` is its address. Requests are answered one at a
-    time (enough for the chain reads of a node)."""
+    time (enough for the chain reads of a node).
+
+    :attr:`carried_out`, when set, is called with each request once the chain has carried it
+    out and before the answer is written: a test can break the connection there (switch a
+    :class:`SwitchableProxy` in front), so the request takes effect and its answer is lost.
+    """
 
     def __init__(self, w3: Web3) -> None:
         lock = threading.Lock()
+        server = self
+        self.carried_out: Callable[[dict[str, Any]], None] | None = None
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (the http.server name)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with lock:
                     answer = _answer(w3, body)
+                    if server.carried_out is not None:
+                        server.carried_out(body)
                 payload = json.dumps(answer, default=_jsonable).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                with contextlib.suppress(OSError):  # the client is gone: the answer is lost
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -264,6 +274,8 @@ class SwitchableProxy:
         self._lock = threading.Lock()
         self._mode = ProxyMode.FORWARD
         self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
+        self._switching = threading.Lock()
         self._port = 0
         self._open: set[socket.socket] = set()
         self._hung: set[socket.socket] = set()
@@ -288,14 +300,16 @@ class SwitchableProxy:
             return len(self._hung)
 
     def switch(self, mode: ProxyMode) -> None:
-        """Handle connections as ``mode`` says from now on."""
-        with self._lock:
-            self._mode = mode
-            self._close_open(keep=self._hung)
-        if mode is ProxyMode.REFUSE:
-            self._stop_listening()
-        elif self._listener is None:
-            self._listen()
+        """Handle connections as ``mode`` says from now on (any thread may switch: one
+        switch finishes before the next starts)."""
+        with self._switching:
+            with self._lock:
+                self._mode = mode
+                self._close_open(keep=self._hung)
+            if mode is ProxyMode.REFUSE:
+                self._stop_listening()
+            elif self._listener is None:
+                self._listen()
 
     def __enter__(self) -> SwitchableProxy:
         self._listen()
@@ -316,12 +330,18 @@ class SwitchableProxy:
         listener.settimeout(0.05)
         self._port = listener.getsockname()[1]
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
 
     def _stop_listening(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
+        # The port stays bound until the accepting thread leaves accept() (its 0.05 s
+        # timeout): wait for it, so that listening again at once finds the port free.
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None and acceptor is not threading.current_thread():
+            acceptor.join(5)
 
     def _accept(self, listener: socket.socket) -> None:
         while self._listener is listener:

@@ -8,13 +8,17 @@ prices the node reported (spheron-network.md §6.1 step 3). For each new fizz-mo
 - accepting (they announced prices and capacity, and did not refuse a lease in the last
   :data:`REJECTION_COOLDOWN_S`: a paused node answers offers with a refusal),
 - big enough (their free capacity holds the order's resources, :func:`~devnet.market.orders.fits`),
-- cheap enough (their ask for those resources is at most the order's ``maxPrice``),
+- cheap enough (their ask for those resources is at most the order's ``maxPrice``), asked in
+  the order's token: a node's per-block prices (``prices.per_block``) are in base units of the
+  token it quotes in (``prices.token``, a symbol), so only a node quoting in uSPON is priced
+  for a uSPON order,
 
 the cheapest one, and calls ``Bid.placeBid(orderId, ask, fizzId)`` from the gateway's wallet.
 The matchmaker (:mod:`devnet.market.matchmaker`) then picks among the bids on chain.
 
 Orders whose spec is not the devnet's (:mod:`devnet.market.orders`) or whose token is not
-uSPON are skipped with a log line: the agent cannot price them.
+uSPON are skipped with a log line: the agent cannot price them. An order the chain could not
+be asked about (it did not answer) is tried again on the next polls, like one no node can take.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from devnet.chain.deploy import Deployment
 from devnet.gateway.sessions import Session
 
 from .orders import OrderSpecError, fits, node_ask, parse_order_spec
-from .watch import EventFeed, Sender, call
+from .watch import EventFeed, Sender, call, reverted
 
 __all__ = ["Bid", "BiddingAgent", "REJECTION_COOLDOWN_S", "choose_node"]
 
@@ -43,6 +47,8 @@ REJECTION_COOLDOWN_S = 30.0
 RETRY_S = 120.0
 """How long an order no node can take is retried (the matchmaker waits as long for bids)."""
 MODE_FIZZ = 0
+ORDER_TOKEN = "uSPON"
+"""The symbol of the one token the agent bids in (``USPON.symbol()``)."""
 
 
 class _Skip(Exception):
@@ -66,9 +72,11 @@ def choose_node(
     *,
     now: float | None = None,
     cooldown: float = REJECTION_COOLDOWN_S,
+    token: str = ORDER_TOKEN,
 ) -> tuple[Session, int] | None:
-    """The cheapest connected, accepting node that fits ``spec`` at most ``max_price`` per
-    block, with its ask; ``None`` when no node qualifies (or the spec is not the devnet's)."""
+    """The cheapest connected, accepting node quoting in ``token`` (the order's, a symbol)
+    that fits ``spec`` at most ``max_price`` per block, with its ask; ``None`` when no node
+    qualifies (or the spec is not the devnet's)."""
     try:
         wanted = parse_order_spec(spec)
     except OrderSpecError as error:
@@ -78,6 +86,8 @@ def choose_node(
     best: tuple[Session, int] | None = None
     for session in sessions:
         if not session.is_open or session.prices is None or session.capacity is None:
+            continue
+        if session.prices.token != token:  # its per-block prices are in another token's units
             continue
         if session.last_rejection is not None and moment - session.last_rejection[0] < cooldown:
             continue
@@ -137,9 +147,12 @@ class BiddingAgent:
                     bid = None
                     self._pending.pop(order_id, None)
                 except Exception as error:  # one bad order must not stop the agent
-                    log.warning("no bid on order %d: %r", order_id, error)
                     bid = None
-                    self._pending.pop(order_id, None)
+                    if reverted(error):  # the chain refused the bid: it will again
+                        log.warning("no bid on order %d: %r", order_id, error)
+                        self._pending.pop(order_id, None)
+                    else:  # the chain did not answer: tried again until RETRY_S
+                        log.warning("no bid on order %d yet: %r", order_id, error)
                 if bid is not None or now - seen > RETRY_S:
                     self._pending.pop(order_id, None)
             await asyncio.sleep(self.poll)

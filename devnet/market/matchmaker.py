@@ -5,8 +5,14 @@ network's "1-2 blocks"), reads the bids (``Bid.getBids``), accepts the cheapest 
 among equals) with ``Bid.matchOrder`` and starts the lease with ``ComputeLease.createLease``,
 both from the settler account (SETTLER_ROLE). An order with no bid is looked at again until
 :data:`GIVE_UP_S` after it was seen (a node may connect meanwhile), then left to its tenant,
-who may close it. Orders no longer open (matched, closed) are skipped, so a restarted
-matchmaker reading the chain from the start does no harm.
+who may close it. So is an order the chain could not be asked about (it did not answer, a
+transaction's receipt never came): a chain down for a while only delays matching. An order
+the chain refuses (a revert: it will not do better on a retry) is dropped with a log line.
+
+Matching is idempotent, so a restarted matchmaker reading the chain from the start does no
+harm: an order already matched whose lease never started (``createLease`` failed after
+``matchOrder``) gets its lease from the matched bid (``Bid.getMatchedBid``); orders with a
+lease (provisioned) or closed are skipped.
 
 Run it with ``fizz-node devnet market`` (``fizz-node devnet up`` starts it), or embed
 :class:`Matchmaker` and run :meth:`Matchmaker.run` as a task.
@@ -24,7 +30,7 @@ from web3 import Web3
 
 from devnet.chain.deploy import Deployment
 
-from .watch import EventFeed, Sender, call
+from .watch import EventFeed, Sender, call, reverted
 
 __all__ = ["BID_WINDOW_S", "GIVE_UP_S", "Match", "Matchmaker", "cheapest"]
 
@@ -33,8 +39,9 @@ log = logging.getLogger(__name__)
 BID_WINDOW_S = 2.0
 """How long bids are collected after an order is seen."""
 GIVE_UP_S = 120.0
-"""An order with no bids this long after it was seen is left alone."""
-ORDER_OPEN = 0
+"""An order with no bids (or no answer from the chain) this long after it was seen is left
+alone."""
+ORDER_OPEN, ORDER_MATCHED = 0, 3
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,15 @@ class Matchmaker:
             try:
                 match = await self._match(order_id)
             except Exception as error:
-                log.warning("order %d not matched: %r", order_id, error)
-                match = None
-                self._waiting.pop(order_id, None)
+                if reverted(error):
+                    log.warning("order %d dropped: the chain refused it: %r", order_id, error)
+                    self._waiting.pop(order_id, None)
+                elif moment - seen > self.give_up:
+                    log.warning("order %d not matched in %g s, the chain failing: %r; left to its "
+                                "tenant", order_id, self.give_up, error)  # fmt: skip
+                    self._waiting.pop(order_id, None)
+                else:
+                    log.warning("order %d not matched yet (tried again): %r", order_id, error)
                 continue
             if match is not None:
                 done.append(match)
@@ -120,14 +133,29 @@ class Matchmaker:
 
     async def _match(self, order_id: int) -> Match | None:
         summary = await call(self._orders.functions.getOrderSummary(order_id).call)
-        if int(summary[5]) != ORDER_OPEN:
+        state = int(summary[5])
+        if state == ORDER_MATCHED:  # matchOrder went through, createLease did not
+            log.info("order %d was matched but has no lease: starting it", order_id)
+            return await self._start_lease(order_id)
+        if state != ORDER_OPEN:  # provisioned (its lease exists) or closed
             self._waiting.pop(order_id, None)
             return None
         best = cheapest(list(await call(self._bid.functions.getBids(order_id).call)))
         if best is None:
             return None
-        provider, fizz_id, price = Web3.to_checksum_address(best[0]), int(best[2]), int(best[3])
+        provider, fizz_id = Web3.to_checksum_address(best[0]), int(best[2])
         await self.sender.send(self._bid.functions.matchOrder(order_id, provider, fizz_id))
+        return await self._start_lease(order_id)
+
+    async def _start_lease(self, order_id: int) -> Match:
+        """``createLease`` for a matched order, with its matched bid (the lease id is the order
+        id). A matched order has no lease: ``createLease`` moves it on to provisioned."""
+        matched = await call(self._bid.functions.getMatchedBid(order_id).call)
+        provider, fizz_id, price = (
+            Web3.to_checksum_address(matched[0]),
+            int(matched[1]),
+            int(matched[3]),
+        )
         await self.sender.send(
             self._lease.functions.createLease(order_id, price, provider, fizz_id)
         )

@@ -14,6 +14,14 @@ At the end of each era (``genesisTimestamp + k x eraSeconds``, read from FizzRew
 the rewards are added with ``addFizzPendingRewards`` (SLASHER_ROLE: the settler); the node
 claims them with ``fizz-node rewards claim``. An era the gateway saw only part of (it started
 late) counts the same way: a node cannot show more uptime than the gateway saw.
+
+Counting uptime needs no chain (the sessions are the gateway's own); only paying does. While
+the chain does not answer, samples are kept (placed in their era once the era clock is read)
+and finished eras wait: every finished era is paid when the chain is back, oldest first, once.
+An era's rewards are worked out once and then sent as they are until they go through, so a
+batch whose receipt was lost is not paid twice (:class:`~devnet.market.watch.Sender` finds the
+earlier transaction). What was paid lives in memory only: a restarted gateway pays just the
+eras it counted itself, never one twice (the part of an era counted before a restart is lost).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from devnet.chain.deploy import Deployment
 from devnet.gateway.sessions import Session
 from fizz_app.core.spec import parse_spec
 
-from .watch import Sender, call
+from .watch import Sender, call, reverted
 
 __all__ = ["MIN_UPTIME", "EraRewards", "era_reward", "shortfall"]
 
@@ -77,6 +85,26 @@ class _NodeEra:
     offered: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class _Sample:
+    """The open sessions at one moment: ``(address, offered or None)`` each."""
+
+    moment: float
+    interval: float
+    nodes: list[tuple[str, dict[str, int] | None]]
+
+
+@dataclass
+class _Payout:
+    """A finished era's rewards, worked out, still to add on chain."""
+
+    era: int
+    rewards: list[tuple[str, int]]
+    """``(checksum address, SPON wei)`` not added yet, in order."""
+    singly: bool = False
+    """The batch was refused (a denied or paused node reverts it): one by one."""
+
+
 class EraRewards:
     """Counts each node's session time per era and pays the era's rewards when it ends.
 
@@ -92,43 +120,62 @@ class EraRewards:
         self._rewards = deployment.contract(w3, "FizzRewardsManager")
         self._fizzes = deployment.contract(w3, "FizzRegistry")
         self._era_config: tuple[int, int] | None = None
-        self._era: int | None = None
-        self._nodes: dict[str, _NodeEra] = {}
+        self._unplaced: list[_Sample] = []
+        """Samples not yet counted in their era (the era clock is not read yet)."""
+        self._eras: dict[int, dict[str, _NodeEra]] = {}
+        """Counted uptime by era (then node, lowercase), until the era is paid."""
+        self._payouts: dict[int, _Payout] = {}
         self.paid: list[tuple[int, str, int]] = []
         """``(era, node, SPON wei)`` of every reward added, oldest first."""
 
     async def sample(self, interval: float, now: float | None = None) -> None:
-        """Count ``interval`` seconds of uptime for every open session; pay a finished era."""
-        if self._era_config is None:
-            genesis = int(await call(self._rewards.functions.genesisTimestamp().call))
-            length = int(await call(self._rewards.functions.eraSeconds().call))
-            self._era_config = (genesis, length)
-        genesis, length = self._era_config
+        """Count ``interval`` seconds of uptime for every open session; pay the finished eras
+        (when the chain answers: else they are paid on a later call)."""
         moment = time.time() if now is None else now
-        era = int((moment - genesis) // length)
-        if self._era is not None and era != self._era:
-            finished, nodes = self._era, self._nodes
-            self._nodes = {}
-            await self._pay(finished, nodes, length)
-        self._era = era
+        nodes: list[tuple[str, dict[str, int] | None]] = []
         for session in self.sessions:
             if not session.is_open:
                 continue
-            key = session.address.lower()
-            entry = self._nodes.setdefault(key, _NodeEra(session.address))
-            entry.online_s += interval
+            offered = None
             if session.capacity is not None:
                 alloc = session.capacity.allocatable
-                entry.offered = {
+                offered = {
                     "cpu": alloc.cpu // 1000,
                     "memory": alloc.memory // GIB,
                     "storage": alloc.storage_ephemeral // GB,
                     "gpu": alloc.gpu,
                 }
+            nodes.append((session.address, offered))
+        self._unplaced.append(_Sample(moment, interval, nodes))
+        try:
+            await self._pay_finished(moment)
+        except Exception as error:  # the chain is down: counted still, paid later
+            log.warning("era rewards not paid yet: %r", error)
 
-    async def _pay(self, era: int, nodes: dict[str, _NodeEra], length: int) -> None:
-        addresses: list[str] = []
-        amounts: list[int] = []
+    async def _pay_finished(self, moment: float) -> None:
+        if self._era_config is None:
+            genesis = int(await call(self._rewards.functions.genesisTimestamp().call))
+            length = int(await call(self._rewards.functions.eraSeconds().call))
+            self._era_config = (genesis, length)
+        genesis, length = self._era_config
+        for sample in self._unplaced:
+            counted = self._eras.setdefault(int((sample.moment - genesis) // length), {})
+            for address, offered in sample.nodes:
+                entry = counted.setdefault(address.lower(), _NodeEra(address))
+                entry.online_s += sample.interval
+                if offered is not None:
+                    entry.offered = offered
+        self._unplaced.clear()
+        current = int((moment - genesis) // length)
+        for era in sorted(number for number in self._eras if number < current):
+            if era not in self._payouts:
+                self._payouts[era] = await self._work_out(era, self._eras[era], length)
+            await self._pay(self._payouts[era])  # raises: kept as far as it got
+            del self._payouts[era], self._eras[era]
+
+    async def _work_out(self, era: int, nodes: dict[str, _NodeEra], length: int) -> _Payout:
+        """The era's rewards (raises while the chain does not answer)."""
+        payout = _Payout(era, [])
         for entry in nodes.values():
             uptime = min(1.0, entry.online_s / length)
             try:
@@ -136,32 +183,48 @@ class EraRewards:
                     entry.address).call))  # fmt: skip
                 lack = shortfall(await self._claimed(entry.address), entry.offered)
             except Exception as error:
+                if not reverted(error):
+                    raise
                 log.warning("era %d reward of %s not computed: %r", era, entry.address, error)
                 continue
             amount = era_reward(per_era, uptime, lack)
             log.info("era %d: node %s up %.0f%%, shortfall %.2f, reward %d",
                      era, entry.address, 100 * uptime, lack, amount)  # fmt: skip
             if amount > 0:
-                addresses.append(Web3.to_checksum_address(entry.address))
-                amounts.append(amount)
-        if not addresses:
-            return
-        try:
-            await self.sender.send(
-                self._rewards.functions.addFizzPendingRewards(addresses, amounts)
-            )
-        except Exception as error:  # a denied or paused node reverts the batch: pay one by one
-            log.warning("era %d rewards batch failed (%r): adding one by one", era, error)
-            for address, amount in zip(addresses, amounts, strict=True):
-                try:
-                    fn = self._rewards.functions.addFizzPendingRewards([address], [amount])
-                    await self.sender.send(fn)
-                except Exception as single:
-                    log.warning("era %d reward of %s refused: %r", era, address, single)
-                    continue
+                payout.rewards.append((Web3.to_checksum_address(entry.address), amount))
+        return payout
+
+    async def _pay(self, payout: _Payout) -> None:
+        """Add ``payout``'s rewards, taking each off it once added. On a chain error what is
+        left stays, to be sent again, as the same transactions, next time."""
+        era = payout.era
+        if payout.rewards and not payout.singly:
+            addresses = [address for address, _ in payout.rewards]
+            amounts = [amount for _, amount in payout.rewards]
+            try:
+                await self.sender.send(
+                    self._rewards.functions.addFizzPendingRewards(addresses, amounts)
+                )
+            except Exception as error:  # a denied or paused node reverts the batch
+                if not reverted(error):
+                    raise
+                log.warning("era %d rewards batch failed (%r): adding one by one", era, error)
+                payout.singly = True
+            else:
+                self.paid.extend((era, a, n) for a, n in payout.rewards)
+                payout.rewards.clear()
+        while payout.rewards:
+            address, amount = payout.rewards[0]
+            try:
+                fn = self._rewards.functions.addFizzPendingRewards([address], [amount])
+                await self.sender.send(fn)
+            except Exception as single:
+                if not reverted(single):
+                    raise
+                log.warning("era %d reward of %s refused: %r", era, address, single)
+            else:
                 self.paid.append((era, address, amount))
-            return
-        self.paid.extend((era, a, n) for a, n in zip(addresses, amounts, strict=True))
+            payout.rewards.pop(0)
 
     async def _claimed(self, address: str) -> dict[str, int]:
         fizz: Any = await call(self._fizzes.functions.getFizzNodeByAddress(address).call)

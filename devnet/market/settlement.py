@@ -17,7 +17,15 @@ Every :attr:`Settlement.tick` seconds, for each active lease matched to this gat
   gateway, which tells the node.
 
 What was paid is read back from the chain after a restart: the order's lock shrinks by each
-payment, so ``price x numOfBlocks - lockedAmount`` is the lease's total so far.
+payment, so ``maxPrice x numOfBlocks - lockedAmount`` is the lease's total so far. It is read
+back too after a payment whose fate is unknown (the chain stopped answering after it was
+sent), once the sender has found out whether it was mined, so nothing is paid twice.
+
+A chain that does not answer delays payments and closes, nothing more: a lease whose
+``LeaseCreated`` was read but not adopted yet is adopted on a later round, and era rewards
+(:class:`~devnet.market.rewards.EraRewards`) count uptime every round whatever the chain does,
+for the time that really passed since the previous round (a round held up by a hanging chain
+counts in full).
 
 Devnet limitation: ``transferLockedFizz`` charges the oldest active lease of that tenant on that
 node, so two leases of one tenant on one node at once would be paid in the wrong order (the
@@ -77,6 +85,9 @@ class SettledLease:
     """Base units credited on chain so far."""
     told: int = -1
     """The total the node was last told (-1: never)."""
+    unsure: bool = False
+    """A payment failed: it may have gone through all the same, so :attr:`paid` is read back
+    from the chain before the next one."""
 
     @property
     def total(self) -> int:
@@ -107,8 +118,12 @@ class Settlement:
         self.sender = Sender(w3, settler if settler is not None else deployment.settler)
         self.tick = tick
         self.leases: dict[int, SettledLease] = {}
+        # A sender of its own: a batch in doubt is then looked up by its own retry (the same
+        # call), not by the next payment, which would leave the retry to pay it again.
         self.rewards = (
-            EraRewards(w3, deployment, gateway.sessions, self.sender) if rewards else None
+            EraRewards(w3, deployment, gateway.sessions, Sender(w3, self.sender.account))
+            if rewards
+            else None
         )
         lease = deployment.contract(w3, "ComputeLease")
         self._lease = lease
@@ -117,6 +132,8 @@ class Settlement:
         self._created = EventFeed(w3, lease.events.LeaseCreated, deployment.deployed_block)
         self._closed = EventFeed(w3, lease.events.LeaseClosed, deployment.deployed_block)
         self._provider = Web3.to_checksum_address(deployment.gateway_address)
+        self._unadopted: list[Any] = []  # LeaseCreated args read, not adopted yet
+        self._sampled_at: float | None = None
 
     async def run(self) -> None:
         """Settle every :attr:`tick` seconds until cancelled."""
@@ -130,12 +147,29 @@ class Settlement:
             await asyncio.sleep(self.tick)
 
     async def settle_once(self, now: float | None = None) -> None:
-        """One round: new and closed leases, payments, notices, era rewards."""
-        for event in await self._created.poll():
-            await self._adopt(event["args"])
+        """One round: new and closed leases, payments, notices, era rewards (uptime is
+        counted even when the rest fails; the rest's error is raised after)."""
+        moment = time.time() if now is None else now
+        failed: Exception | None = None
+        try:
+            await self._settle_leases(moment)
+        except Exception as error:  # the chain went away: uptime still counts
+            failed = error
+        if self.rewards is not None:
+            last, self._sampled_at = self._sampled_at, moment
+            await self.rewards.sample(
+                self.tick if last is None else max(0.0, moment - last), moment
+            )
+        if failed is not None:
+            raise failed
+
+    async def _settle_leases(self, moment: float) -> None:
+        self._unadopted.extend(event["args"] for event in await self._created.poll())
+        while self._unadopted:  # an adoption the chain failed is tried again next round
+            await self._adopt(self._unadopted[0])
+            self._unadopted.pop(0)
         for event in await self._closed.poll():
             await self._ended(int(event["args"]["leaseId"]))
-        moment = time.time() if now is None else now
         for lease in list(self.leases.values()):
             await self._pay(lease, moment)
             self._tell(lease)
@@ -163,7 +197,7 @@ class Settlement:
         if int(row[9]) != 0:  # terminated already (read again after a restart)
             return
         summary = await call(self._orders.functions.getOrderSummary(int(args["requestId"])).call)
-        _creator, token, max_price, blocks, _mode, _state, locked = summary
+        _creator, token, _max_price, blocks, _mode, _state, _locked = summary
         price = int(args["acceptedPrice"])
         self.leases[lease_id] = SettledLease(
             lease_id=lease_id,
@@ -173,17 +207,28 @@ class Settlement:
             price=price,
             blocks=int(blocks),
             started=float(args["startTime"]),
-            paid=int(max_price) * int(blocks) - int(locked),
+            paid=_paid(summary),
         )
         log.info("settling lease %d: %d per block for %d blocks", lease_id, price, blocks)
 
     async def _pay(self, lease: SettledLease, now: float) -> None:
+        if lease.unsure:  # did the failed payment go through? The lock says.
+            await self.sender.resolve()
+            orders = self._orders.functions
+            lease.paid = _paid(await call(orders.getOrderSummary(lease.lease_id).call))
+            lease.unsure = False
         due = owed(lease.price, lease.blocks, lease.started, now) - lease.paid
         if due <= 0:
             return
-        await self.sender.send(
-            self._escrow.functions.transferLockedFizz(lease.tenant, lease.fizz_id, lease.token, due)
-        )
+        try:
+            await self.sender.send(
+                self._escrow.functions.transferLockedFizz(
+                    lease.tenant, lease.fizz_id, lease.token, due
+                )
+            )
+        except Exception:
+            lease.unsure = True
+            raise
         lease.paid += due
 
     def _tell(self, lease: SettledLease) -> None:
@@ -204,3 +249,10 @@ class Settlement:
             await self.gateway.close_lease(str(lease_id), "the lease was closed on chain")
         except DeploymentError:
             pass  # never deployed here (no manifest came), or another gateway's
+
+
+def _paid(summary: Any) -> int:
+    """What a lease has paid so far, from its order's ``getOrderSummary``: the lock was
+    ``maxPrice x numOfBlocks`` and shrinks by each payment (the lease id is the order id)."""
+    _creator, _token, max_price, blocks, _mode, _state, locked = summary
+    return int(max_price) * int(blocks) - int(locked)

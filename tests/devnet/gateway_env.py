@@ -152,6 +152,21 @@ class Chain:
         create = lease.functions.createLease(order_id, price, gateway, fizz_id)
         send(w3, create, deployment.settler)
 
+    def claiming_node(self, spec: str = SPEC) -> LocalAccount:
+        """A registered node with ``spec`` that claims 2 CPU threads (``gp``, resource 1):
+        ``getFizzRewardsPerEra`` gives it 2 x 0.2 x 25 = 10 SPON."""
+        account = self.funded()
+        self.client.register(
+            UnlockedWallet(account),
+            provider_id=self.gateway_id,
+            spec=spec,
+            payment_tokens=[self.deployment.address("USPON")],
+            reward_wallet=account.address,
+        )
+        attributes = self.deployment.contract(self.w3, "FizzAttributeRegistry")
+        send_signed(self.w3, attributes.functions.submitAttributes("CPU", [1], [2]), account)
+        return account
+
     def other_gateway(self) -> int:
         """Register a second gateway (provider) and return its id."""
         account = self.funded()

@@ -1,8 +1,8 @@
 """The gateway's bidding agent (devnet/market/bidding.py): which node ``choose_node`` picks
-(connected, accepting, fits, cheapest, ties, the rejection cooldown, the maxPrice boundary),
-and the agent on the in-process chain: it bids its node's ask with ``Bid.placeBid``, skips
-provider-mode orders, other tokens and closed orders, and bids on an order it could not take
-as soon as a node can."""
+(connected, accepting, quoting in the order's token, fits, cheapest, ties, the rejection
+cooldown, the maxPrice boundary), and the agent on the in-process chain: it bids its node's
+ask with ``Bid.placeBid``, skips provider-mode orders, other tokens and closed orders, and
+bids on an order it could not take as soon as a node can."""
 
 from __future__ import annotations
 
@@ -91,6 +91,10 @@ def test_max_price_is_the_highest_ask_bid() -> None:
             "no per-block prices",
             lambda s: setattr(s, "prices", Prices(**{**vars(prices()), "per_block": None})),
         ),
+        (  # its per-block prices are in USDC base units: nothing to compare with uSPON's
+            "prices in another token",
+            lambda s: setattr(s, "prices", Prices(**{**vars(s.prices), "token": "USDC"})),
+        ),
     ],
 )
 def test_nodes_that_cannot_take_work_are_passed_over(
@@ -100,6 +104,13 @@ def test_nodes_that_cannot_take_work_are_passed_over(
     change(cheap)
     assert choose_node([cheap, dear], WEB, 100) == (dear, ASK), why
     assert choose_node([cheap], WEB, 100) is None, why
+
+
+def test_only_nodes_quoting_in_the_orders_token_are_priced() -> None:
+    usdc = session(NODE_A, 1, asking=Prices(**{**vars(prices(cpu="1")), "token": "USDC"}))
+    uspon = session(NODE_B, 2)
+    assert choose_node([usdc, uspon], WEB, 100) == (uspon, ASK)  # uSPON, the default
+    assert choose_node([usdc, uspon], WEB, 100, token="USDC") == (usdc, 4)  # 1 + 2 + 1
 
 
 def test_a_node_too_small_for_the_order_is_passed_over() -> None:

@@ -15,11 +15,10 @@ from eth_account.signers.local import LocalAccount
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devnet.chain.tx import send, send_signed
+from devnet.chain.tx import send
 from devnet.gateway.sessions import Session
 from devnet.market.rewards import MIN_UPTIME, EraRewards, era_reward, shortfall
 from devnet.market.watch import Sender
-from fizz_app.core.wallet import UnlockedWallet
 from gateway_client.messages import Capacity, Resources
 from gateway_client.protocol import State
 
@@ -104,17 +103,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
 
 def claiming_node(chain: Chain, spec: str = SPEC) -> LocalAccount:
     """A registered node with ``spec`` that claims 2 CPU threads (``gp``, resource 1)."""
-    account = chain.funded()
-    chain.client.register(
-        UnlockedWallet(account),
-        provider_id=chain.gateway_id,
-        spec=spec,
-        payment_tokens=[chain.deployment.address("USPON")],
-        reward_wallet=account.address,
-    )
-    attributes = chain.deployment.contract(chain.w3, "FizzAttributeRegistry")
-    send_signed(chain.w3, attributes.functions.submitAttributes("CPU", [1], [2]), account)
-    return account
+    return chain.claiming_node(spec)
 
 
 def capacity(cpu: int, memory: int, storage: int, gpu: int = 0, *, free: bool = True) -> Capacity:

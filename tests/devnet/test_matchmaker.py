@@ -1,8 +1,10 @@
 """The matchmaker (devnet/market/matchmaker.py) on the in-process chain: an ``OrderCreated``
 waits out the bidding window, then the cheapest bid (the earliest among equals) is accepted
 with ``Bid.matchOrder`` and its lease started with ``ComputeLease.createLease``; an order
-without bids waits until ``give_up`` and is then left to its tenant; closed and already
-matched orders are skipped (a restarted matchmaker does no harm)."""
+without bids waits until ``give_up`` and is then left to its tenant; closed and provisioned
+orders are skipped and a matched order without a lease gets its lease (a restarted
+matchmaker does no harm); an order the chain refuses is dropped with the reason. A chain that
+stops answering is in test_market_outage.py."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from .gateway_env import Chain, devnet_as_deployed
 pytestmark = pytest.mark.usefixtures("one_chain_thread")
 
 SPEC = OrderResources("web", 1000, GB, GB).to_spec()
-ORDER_OPEN, ORDER_PROVISIONED = 0, 1
+ORDER_OPEN, ORDER_PROVISIONED, ORDER_MATCHED = 0, 1, 3
 T0 = 1000.0
 """The matchmaker's (monotonic) clock when it first sees the test's order."""
 
@@ -150,3 +152,50 @@ async def test_closed_and_matched_orders_are_skipped_by_a_restarted_matchmaker(
     assert await again.round(now=T0 + BID_WINDOW_S) == []
     # Skipped before anything is sent: no matchOrder tried (and reverted) on them.
     assert "not matched" not in caplog.text
+
+
+async def test_a_matched_order_without_a_lease_gets_its_lease_from_the_matched_bid(
+    chain: Chain, nodes: tuple[int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="devnet.market.matchmaker")
+    a, b = nodes
+    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
+    chain.bid(order_id, a, 8)
+    chain.bid(order_id, b, 6)
+    # A matchmaker matched b's bid, then stopped before createLease (the chain went away).
+    gateway = chain.deployment.gateway_address
+    bid = chain.deployment.contract(chain.w3, "Bid").functions
+    send(chain.w3, bid.matchOrder(order_id, gateway, b), chain.deployment.settler)
+    assert order_state(chain, order_id) == ORDER_MATCHED
+    assert lease_row(chain, order_id)[5] == "0x" + "0" * 40  # no lease
+
+    restarted = Matchmaker(chain.w3, chain.deployment)
+    await restarted.round(now=T0)
+    done = await restarted.round(now=T0 + BID_WINDOW_S)
+    assert done == [Match(order_id, gateway, b, 6)]
+    assert f"order {order_id} was matched but has no lease: starting it" in caplog.text
+    lease = lease_row(chain, order_id)
+    assert lease[:6] == [order_id, b, order_id, 6, gateway, tenant(chain)]
+    assert order_state(chain, order_id) == ORDER_PROVISIONED
+    # Its lease exists now: skipped by the next matchmaker, nothing sent.
+    again = Matchmaker(chain.w3, chain.deployment)
+    await again.round(now=T0)
+    assert await again.round(now=T0 + BID_WINDOW_S) == []
+
+
+async def test_an_order_the_chain_refuses_is_dropped_with_the_reason(
+    chain: Chain, nodes: tuple[int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    a, _ = nodes
+    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
+    chain.bid(order_id, a, 6)
+    # An account without SETTLER_ROLE: matchOrder reverts, and will on every try.
+    stranger = list(chain.w3.eth.accounts)[8]
+    matchmaker = Matchmaker(chain.w3, chain.deployment, settler=stranger)
+    await matchmaker.round(now=T0)
+    assert await matchmaker.round(now=T0 + BID_WINDOW_S) == []
+    assert f"order {order_id} dropped: the chain refused it" in caplog.text
+    assert order_id not in matchmaker._waiting
+    assert order_state(chain, order_id) == ORDER_OPEN
+    orders = chain.deployment.contract(chain.w3, "OrderRequest")
+    send(chain.w3, orders.functions.closeOrder(order_id), tenant(chain))

@@ -471,6 +471,10 @@ class NodeClient:
         on_event: awaited for each application event (:class:`Welcomed`,
             :class:`ControlReceived`, :class:`HeartbeatAcked`, :class:`SessionClosing`).
         ssl_context: TLS settings (pin the gateway's certificate); ``None`` for ``ws://``.
+        on_connect_error: called with the error of every attempt that failed before a
+            session opened (refused, timed out, a TLS certificate that fails verification:
+            ``ssl.SSLCertVerificationError``...); keep it short, it runs inside the reconnect
+            loop. :attr:`last_connect_error` keeps the latest.
         policy: reconnect delays; ``config``: protocol limits and timers.
         clock: monotonic clock; ``wall_clock``: Unix time (not used for login timestamps,
             which come from the gateway's clock).
@@ -489,6 +493,7 @@ class NodeClient:
         leases: Callable[[], Iterable[LeaseAnnouncement]],
         on_event: EventHandler,
         ssl_context: ssl.SSLContext | None = None,
+        on_connect_error: Callable[[BaseException], None] | None = None,
         policy: ReconnectPolicy | None = None,
         config: TunnelConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -501,6 +506,7 @@ class NodeClient:
         self.leases = leases
         self.on_event = on_event
         self.ssl_context = ssl_context
+        self.on_connect_error = on_connect_error
         self.policy = policy or ReconnectPolicy()
         self.config = config
         self.clock = clock
@@ -510,6 +516,10 @@ class NodeClient:
         self._test: _PendingTest | None = None
         self.attempts = 0
         """Connection attempts so far (for status displays and tests)."""
+        self.last_connect_error: BaseException | None = None
+        """Why the latest attempt failed before a session opened; ``None`` once a WebSocket
+        opened. An ``ssl.SSLCertVerificationError`` means the gateway's certificate is not the
+        one trusted: reconnecting with the same ``ssl_context`` cannot succeed."""
 
     @property
     def connection(self) -> Connection | None:
@@ -637,7 +647,11 @@ class NodeClient:
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
             log.warning("cannot reach the gateway at %s: %s", self.uri, error)
+            self.last_connect_error = error
+            if self.on_connect_error is not None:
+                self.on_connect_error(error)
             return None
+        self.last_connect_error = None
         protocol = TunnelProtocol(Side.NODE, self.clock(), self.config)
         connection = Connection(websocket, protocol, self._handle, clock=self.clock)
         try:

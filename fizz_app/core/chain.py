@@ -42,7 +42,7 @@ from .chain_errors import (
 from .chain_health import public_url, scrub
 from .contracts import DecodedRevert, ErrorDecoder, load_abi
 from .networks import NetworkProfile
-from .transactions import PendingTxStore, SentTx, Signer, TxSender
+from .transactions import PendingTxStore, SendUnanswered, SentTx, Signer, TxSender
 
 __all__ = [
     "FIZZ_STATUS_NAMES",
@@ -625,6 +625,14 @@ class ChainClient:
             raise TransactionTimeoutError(
                 f"The {action} transaction was sent but not confirmed in time.",
                 "It may still go through: check again later with 'fizz-node status'.",
+            ) from None
+        except SendUnanswered as unanswered:
+            raise TransactionTimeoutError(
+                f"The {self.network.title} RPC endpoint {public_url(self.network.rpc_url)} did "
+                f"not answer within {self._rpc_timeout:g} s when sent the {action} transaction "
+                f"{unanswered.tx_hash}: it may still go through.",
+                "Do not send it again yet: check later with 'fizz-node status', which says "
+                "whether it was mined or dropped.",
             ) from None
         except Exception as error:
             raise self._classify(error, address=signer.address) from None

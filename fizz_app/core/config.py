@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .atomic import write_atomic
+from .chain_health import MASK, public_url
 from .errors import SettingsError
 from .offer import offer_from_report
 from .policy import ResourcePolicy, units_offered
@@ -70,8 +72,11 @@ class Settings(_Model):
     schema_version: Literal[2] = SCHEMA_VERSION
     network: str = Field(default="devnet", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     """Network profile: ``devnet`` (local), ``base-sepolia`` or ``base``."""
-    rpc_url: str | None = Field(default=None, pattern=r"^(https?|wss?)://[^\s]+$")
-    """A custom RPC endpoint for ``network`` instead of the profile's public ones."""
+    rpc_url: str | None = Field(default=None, pattern=r"^(https?|wss?)://[^\s]+$", repr=False)
+    """A custom RPC endpoint for ``network`` instead of the profile's public ones. It often
+    holds an API key (``/v2/<key>``, ``?apikey=``, ``user:password@``): it stays in the
+    settings file (readable by the user only) and leaves the core only as :meth:`public`
+    shows it."""
     requirements_profile: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     """Requirement profile for the system check; ``None`` follows the network."""
     storage_dir: Path | None = None
@@ -82,6 +87,20 @@ class Settings(_Model):
     """Asking prices and accepted tokens."""
     limits: ResourcePolicy = ResourcePolicy()
     """What may be rented out, and when (caps, idle-only, battery, schedule...)."""
+
+    def public(self) -> Settings:
+        """These settings as front ends, events, logs and printouts may show them: a custom
+        ``rpc_url`` with its credentials and keys masked (:func:`~fizz_app.core.chain_health.
+        public_url`: ``https://rpc.example/v2/***``). Show it, never save it: to keep the
+        saved address, leave ``rpc_url`` out of a change (:meth:`SettingsStore.update` keeps
+        the real one when given back exactly this masked form)."""
+        if self.rpc_url is None:
+            return self
+        return self.model_copy(update={"rpc_url": public_url(self.rpc_url)})
+
+    def public_dict(self) -> dict[str, Any]:
+        """:meth:`public` as JSON-ready data (what ``SettingsChanged`` carries)."""
+        return self.public().model_dump(mode="json")
 
     def effective_profile(self) -> str:
         """The requirement profile to check against: the chosen one, or the network's."""
@@ -148,6 +167,21 @@ def migrate(raw: dict[str, Any]) -> tuple[dict[str, Any], int]:
         version += 1
         raw["schema_version"] = version
     return raw, original
+
+
+def _refused_rpc(value: str) -> str:
+    """A refused RPC address as an error message may quote it: its scheme and host only. The
+    rest may hold an API key that, malformed (a stray space...), no mask would recognise."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:
+        scheme, host = "", None
+    if not scheme.isalpha() or not host:
+        return "an address that does not start with http://, https://, ws:// or wss://"
+    shown = f"{scheme}://{host}"
+    return repr(shown if text == shown else f"{shown}/…")
 
 
 # ---- Store --------------------------------------------------------------------------------------
@@ -240,10 +274,17 @@ class SettingsStore:
         A change replaces a whole top-level field; use :meth:`update_section` to change some
         fields of ``pricing``, ``limits`` or ``node``.
 
+        ``rpc_url`` given back exactly as :meth:`Settings.public` shows the saved one means
+        "unchanged": the saved address, key included, is kept.
+
         Raises:
-            SettingsError: a change is invalid (nothing is written) or the file on disk is bad.
+            SettingsError: a change is invalid (nothing is written) or the file on disk is bad;
+                an ``rpc_url`` that still holds the mask ``***`` is refused.
         """
-        current = self.load().model_dump(mode="json")
+        saved = self.load()
+        if "rpc_url" in changes:
+            changes = {**changes, "rpc_url": self._unmasked_rpc(changes["rpc_url"], saved)}
+        current = saved.model_dump(mode="json")
         current.update(changes)
         updated = self._validate(current, source="the new value")
         self.save(updated)
@@ -290,6 +331,23 @@ class SettingsStore:
 
     # ---- Private API
 
+    def _unmasked_rpc(self, value: Any, saved: Settings) -> Any:
+        # A front end shows the masked address and may hand it back (a form saved whole):
+        # that means "unchanged", and must never replace the real address and its key.
+        if not isinstance(value, str):
+            return value
+        if saved.rpc_url is not None and value.strip() == public_url(saved.rpc_url):
+            return saved.rpc_url
+        if MASK in value:
+            raise SettingsError(
+                "Refused rpc_url: the address still holds *** where the saved address's key "
+                "was hidden.",
+                "Type the whole address again, key included. Nothing was saved.",
+                path=str(self.path),
+                field="rpc_url",
+            )
+        return value
+
     def _read_raw(self) -> dict[str, Any]:
         try:
             text = self.path.read_text(encoding="utf-8")
@@ -327,6 +385,8 @@ class SettingsStore:
             found = (
                 "" if error.errors()[0]["type"] == OWN_ERROR_TYPE else f" (found {problem.value!r})"
             )
+            if field == "rpc_url" and isinstance(problem.value, str):
+                found = f" (found {_refused_rpc(problem.value)})"
             if problem.unknown:
                 what = f"has an unknown field {field!r}"
                 hint = "Check its spelling, or remove it."

@@ -109,7 +109,9 @@ class DesiredStateChanged(Event):
 @_register
 @dataclass(frozen=True, kw_only=True)
 class SettingsChanged(Event):
-    """Settings were saved; ``settings`` is their JSON form (no secrets live in settings)."""
+    """Settings were saved; ``settings`` is their JSON form as front ends may show it
+    (:meth:`~fizz_app.core.config.Settings.public_dict`: a custom RPC address's keys
+    masked)."""
 
     type: ClassVar[str] = "settings_changed"
     settings: dict[str, Any]

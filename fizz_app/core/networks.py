@@ -35,7 +35,9 @@ class NetworkProfile(BaseModel):
     name: str
     title: str
     chain_id: int = Field(gt=0)
-    rpc_urls: tuple[str, ...] = Field(min_length=1)
+    rpc_urls: tuple[str, ...] = Field(min_length=1, repr=False)
+    """A custom one may hold an API key: kept out of ``repr`` (logs, tracebacks); show an
+    address with :func:`~fizz_app.core.chain_health.public_url`."""
     explorer: str | None = None
     faucet: str | None = None
     """Where test tokens come from (a URL, or the devnet's command); ``None`` on mainnet."""

@@ -14,7 +14,9 @@ The engine persists what the user asked for (online, paused until a time, offlin
 itself, re-adopting the containers of leases that kept running. Going online means: unlock the
 wallet, find the node's registration and gateway on chain, keep the tunnel up
 (:class:`~fizz_app.core.tunnel.GatewayLink`) and answer lease messages through the
-:class:`~fizz_app.core.gateway_desk.GatewayDesk`. A ticker evaluates the owner's policy,
+:class:`~fizz_app.core.gateway_desk.GatewayDesk`. When the gateway presents a certificate
+other than the pinned one, the engine reads the gateway from chain again and pins the one
+published there (a renewal); it never connects unpinned. A ticker evaluates the owner's policy,
 polls the leases and reports usage. Every dependency is injected; blocking work runs in worker
 threads so heartbeats and front ends never wait.
 """
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import __version__
 from .bandwidth import load_measurement, save_measurement, with_measurement
-from .chain_health import FIRST_RETRY_S
+from .chain_health import FIRST_RETRY_S, call_detached
 from .checks import Verdict
 from .config import Fingerprint, Settings, SettingsStore
 from .desired import Desired, DesiredStore
@@ -78,7 +80,7 @@ from .state import DesiredState, NodeSnapshot, NodeStatus
 from .tunnel import GatewayLink, GatewayRefused
 
 if TYPE_CHECKING:
-    from .chain import AsyncChainClient
+    from .chain import AsyncChainClient, GatewayInfo
     from .jobs.runner import JobRunner
 
 __all__ = ["Node", "HardwareProbe"]
@@ -102,6 +104,15 @@ _RETRY_S = 15.0
 _IDLE_TICK_FACTOR = 5
 _MARKET_MEMORY_S = 3600.0
 """How long a refused offer keeps explaining "why no jobs?"."""
+CERTIFICATE_MISMATCH = (
+    "The gateway's certificate does not match the one it published on chain.",
+    "Fizz Node keeps retrying with the published certificate and looks for a new one on "
+    "chain. If this lasts, something between this machine and the gateway may be "
+    "intercepting the connection (a captive portal, a proxy): try another network, or link "
+    "the node to another gateway.",
+)
+"""Status while the gateway presents a certificate other than the one on chain (message,
+remedy): a renewal not published yet, or an impostor. The node never connects unpinned."""
 
 
 class Node(AccountIntents):
@@ -170,6 +181,8 @@ class Node(AccountIntents):
         self._online_task: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._error: str | None = None
+        self._pin_error: str | None = None
+        """Set while the gateway's certificate is not the published one; cleared on connect."""
         self._registered: bool | None = None
         self._rewards = None
         self._decision: PolicyDecision | None = None
@@ -256,7 +269,10 @@ class Node(AccountIntents):
 
     @property
     def settings(self) -> Settings:
-        return self._settings
+        """The settings in use, as front ends may show them: a custom RPC address comes with
+        its keys masked (:meth:`Settings.public`). To keep it, leave ``rpc_url`` out of
+        :meth:`update_settings` (or pass this masked form back unchanged)."""
+        return self._settings.public()
 
     # ---- Intents ------------------------------------------------------------------------
 
@@ -330,6 +346,8 @@ class Node(AccountIntents):
         """Validate and save ``changes`` to the settings, publish them, and re-run the system
         check when they affect it. Prices and limits apply at once, without a restart.
 
+        Returns the saved settings as :attr:`settings` shows them (the RPC address masked).
+
         Raises:
             SettingsError: a value is invalid (the message names the field); nothing is saved.
         """
@@ -337,7 +355,7 @@ class Node(AccountIntents):
         self._settings = await asyncio.to_thread(self._store.update, **changes)
         self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
         await self._settings_applied(before)
-        return self._settings
+        return self._settings.public()
 
     async def update_section(self, section: str, **changes: Any) -> Settings:
         """Change only the given fields of ``pricing``, ``limits`` or ``node`` and apply them
@@ -351,7 +369,7 @@ class Node(AccountIntents):
         self._settings = await asyncio.to_thread(self._store.update_section, section, **changes)
         self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
         await self._settings_applied(before)
-        return self._settings
+        return self._settings.public()
 
     async def _reload_settings(self) -> None:
         """Apply changes another process saved (``fizz-node pricing set`` beside a running
@@ -373,7 +391,7 @@ class Node(AccountIntents):
         self._snapshot = self._snapshot.evolve(
             network=self._settings.network, profile=self._settings.effective_profile()
         )
-        self._bus.publish(SettingsChanged(settings=self._settings.model_dump(mode="json")))
+        self._bus.publish(SettingsChanged(settings=self._settings.public_dict()))
         affects_check = (
             before.effective_profile() != self._settings.effective_profile()
             or before.storage_dir != self._settings.storage_dir
@@ -583,12 +601,41 @@ class Node(AccountIntents):
             lambda: self._chain_factory(settings), await self._wallet_access(), self._passphrase()
         )
         self._registered = True
-        assert self._desk is not None
         self._snapshot = self._snapshot.evolve(wallet_address=target.wallet.address)
+        try:
+            link = self._make_link(target, target.gateway)
+        except BaseException:
+            target.wallet.close()
+            raise
+        self._target = target
+        watcher = asyncio.create_task(self._watch_chain(target), name="chain-watch")
+        try:
+            while True:
+                renewed = await self._run_pinned(link)
+                if renewed is None:
+                    return
+                # The gateway renewed its certificate (or moved) and published it: pin that.
+                self._target = target = dataclasses.replace(target, gateway=renewed)
+                link = self._make_link(target, renewed)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            self._target = None
+            self._pin_error = None
+            target.wallet.close()
+
+    def _make_link(self, target: OnlineTarget, gateway: GatewayInfo) -> GatewayLink:
+        """A link to ``gateway`` pinning its published certificate, attached to the desk.
+
+        Raises:
+            UserFacingError: an unusable address, or no readable certificate for ``wss://``.
+        """
+        assert self._desk is not None
         link = GatewayLink(
-            target.gateway.provider_id,
-            target.gateway.host_uri,
-            target.gateway.certificate,
+            gateway.provider_id,
+            gateway.host_uri,
+            gateway.certificate,
             signer=target.wallet,
             capacity=self._capacity_report,
             desk=self._desk,
@@ -597,17 +644,61 @@ class Node(AccountIntents):
         )
         self._desk.attach(link, asyncio.get_running_loop())
         self._link = link
-        self._target = target
         self._update_status()
-        watcher = asyncio.create_task(self._watch_chain(target), name="chain-watch")
+        return link
+
+    async def _run_pinned(self, link: GatewayLink) -> GatewayInfo | None:
+        """Run ``link`` until it stops (``None``), or until the gateway, after presenting a
+        certificate other than the pinned one, turns out to have published another certificate
+        or address on chain: then the link is stopped and the gateway as published now is
+        returned, to be pinned by a new link. While the chain still names the pinned
+        certificate the link keeps retrying with it and the status says so.
+
+        Raises:
+            GatewayRefused: the gateway refused the node for good.
+        """
+        running = asyncio.create_task(link.run(), name="gateway-link")
+        rejected: asyncio.Task[None] | None = None
+        chain: AsyncChainClient | None = None
         try:
-            await link.run()
+            while True:
+                rejected = asyncio.create_task(link.certificate_rejected(), name="gateway-pin")
+                done, _ = await asyncio.wait(
+                    {running, rejected}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if running in done:
+                    running.result()  # GatewayRefused, or the link was stopped
+                    return None
+                chain = chain or self._chain_factory(self._settings)
+                published = await _published_gateway(chain, link.provider_id)
+                if published is not None and (published.host_uri, published.certificate) != (
+                    link.host_uri,
+                    link.certificate,
+                ):
+                    log.info(
+                        "gateway %d published a new certificate or address on chain; "
+                        "connecting with it",
+                        link.provider_id,
+                    )
+                    self._pin_error = None
+                    link.stop()
+                    await running
+                    return published
+                if self._pin_error is None:
+                    log.warning(
+                        "gateway %d at %s presents a certificate other than the one it "
+                        "published on chain; refusing it",
+                        link.provider_id,
+                        link.url,
+                    )
+                self._pin_error = " ".join(CERTIFICATE_MISMATCH)
+                self._update_status()
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            self._target = None
-            target.wallet.close()
+            for task in (rejected, running):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     # ---- Housekeeping -------------------------------------------------------------------
 
@@ -746,6 +837,9 @@ class Node(AccountIntents):
         desired = self._desired.effective(self._clock())
         decision = self._decision
         connected = bool(state and state.connected)
+        if connected:
+            self._pin_error = None
+        error = self._error or self._pin_error
         if link is not None and state is not None:
             gateway: dict[str, Any] | None = {
                 "provider_id": link.provider_id,
@@ -765,7 +859,7 @@ class Node(AccountIntents):
             ),
             has_wallet=self._error is None or "no wallet" not in self._error,
             registered=self._registered,
-            error=self._error,
+            error=error,
             connected=connected,
             policy_reason=None if decision is None or decision.accepting else decision.reason,
             runtimes_available=self._free is None or bool(self._free.runtimes),
@@ -787,8 +881,8 @@ class Node(AccountIntents):
         if desired is DesiredState.OFFLINE:
             verdict = self._snapshot.verdict
             self._set_status(NodeStatus.OFFLINE, f"{verdict.headline()}." if verdict else "Stopped")
-        elif self._error:
-            self._set_status(NodeStatus.ERROR, self._error)
+        elif error:
+            self._set_status(NodeStatus.ERROR, error)
         elif not connected:
             self._set_status(NodeStatus.CONNECTING, "Connecting to the gateway")
         elif blocking:
@@ -807,3 +901,16 @@ class Node(AccountIntents):
             return
         self._snapshot = self._snapshot.evolve(status=status, status_reason=reason)
         self._bus.publish(StatusChanged(status=status, reason=reason))
+
+
+async def _published_gateway(chain: AsyncChainClient, provider_id: int) -> GatewayInfo | None:
+    """Gateway ``provider_id`` as the chain publishes it now; ``None`` when the chain cannot
+    be read (logged: the pinned certificate stays)."""
+    try:
+        # Detached: a hung RPC call must not hold up going offline or quitting.
+        return await call_detached(
+            functools.partial(chain.client.gateway, provider_id), "gateway-lookup"
+        )
+    except UserFacingError as error:
+        log.warning("cannot read gateway %d from chain: %s", provider_id, error)
+        return None

@@ -4,7 +4,9 @@ receipts with a timeout, and pending transactions remembered across crashes.
 :class:`TxSender` is blocking (web3 is); the engine calls it through ``asyncio.to_thread``.
 Every transaction sent is first written to the :class:`PendingTxStore`, so that after a crash
 or restart :meth:`TxSender.recheck_pending` finds out what became of it instead of sending it
-twice.
+twice. A send the endpoint refused is forgotten at once; one it did not answer in time
+(:class:`SendUnanswered`) may have reached the chain, so it stays remembered until a recheck
+finds it mined, or finds its nonce used by another transaction.
 """
 
 from __future__ import annotations
@@ -17,12 +19,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import requests
 from web3 import Web3
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from .atomic import write_atomic
 
-__all__ = ["Signer", "PendingTx", "PendingTxStore", "SentTx", "TxSender", "GAS_MARGIN"]
+__all__ = [
+    "Signer",
+    "PendingTx",
+    "PendingTxStore",
+    "SentTx",
+    "SendUnanswered",
+    "TxSender",
+    "GAS_MARGIN",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +79,18 @@ class SentTx:
     status: int
     """1 success, 0 reverted."""
     receipt: Any
+
+
+class SendUnanswered(Exception):
+    """Sending ``tx_hash`` got no answer in time: the endpoint may have passed it on to the
+    chain, or not. It stays remembered as pending; tell the user it may still go through and
+    settle it later with :meth:`TxSender.recheck_pending` (never send it again meanwhile: a
+    new transaction would be another payment). The cause (``__cause__``) is the timeout."""
+
+    def __init__(self, tx_hash: str, action: str) -> None:
+        super().__init__(f"{action} transaction {tx_hash}: no answer to the send")
+        self.tx_hash = tx_hash
+        self.action = action
 
 
 class PendingTxStore:
@@ -139,9 +162,11 @@ class TxSender:
         Raises:
             web3 and eth-tester exceptions for reverts during gas estimation, RPC failures and
             missing funds: the chain client turns them into :class:`ChainError`.
+            SendUnanswered: the send itself timed out (still remembered as pending).
             TimeExhausted: not mined within ``receipt_timeout`` (still remembered as pending).
         """
         sender = Web3.to_checksum_address(signer.address)
+        self._resend_remembered(sender)
         base: dict[str, Any] = {"from": sender, "value": value, "chainId": self._chain_id}
         estimate = call.estimate_gas(base)
         transaction = call.build_transaction(
@@ -161,7 +186,18 @@ class TxSender:
         self._store.add(pending)
         try:
             self._w3.eth.send_raw_transaction(raw)
-        except Exception:
+        except Exception as error:
+            if _maybe_delivered(error):
+                # The request went out and no answer came back: the node may have taken it.
+                # Forgetting it now could hide a payment that still goes through; a recheck
+                # finds it mined, or dropped once its nonce is used by another.
+                log.warning(
+                    "%s transaction %s (nonce %d): no answer to the send; kept as pending",
+                    action,
+                    tx_hash,
+                    transaction["nonce"],
+                )
+                raise SendUnanswered(tx_hash, action) from error
             # Refused outright (no funds, bad nonce, endpoint down): it will never be mined,
             # and remembering it would make later transactions skip its nonce.
             self._store.remove(tx_hash)
@@ -230,6 +266,18 @@ class TxSender:
                 self._rebroadcast(pending)
         return settled
 
+    def _resend_remembered(self, sender: str) -> None:
+        """Broadcast ``sender``'s remembered transactions the chain has not mined yet, before
+        a new one takes the nonce after theirs: one that never reached the node (a send that
+        timed out) would otherwise hold every later transaction back."""
+        mine = [p for p in self._store.load() if p.sender.lower() == sender.lower() and p.raw]
+        if not mine:
+            return
+        mined_nonce = int(self._w3.eth.get_transaction_count(sender, "latest"))  # type: ignore[arg-type]
+        for pending in mine:
+            if pending.nonce >= mined_nonce:
+                self._rebroadcast(pending)
+
     def _rebroadcast(self, pending: PendingTx) -> None:
         # The node may never have received it (a crash right after we remembered it); sending
         # the same signed bytes again is harmless: it has the same hash and nonce.
@@ -250,6 +298,15 @@ class TxSender:
             priority = DEFAULT_PRIORITY_FEE_WEI
         # Room for the base fee to double before the transaction is mined (EIP-1559 practice).
         return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority}
+
+
+def _maybe_delivered(error: BaseException) -> bool:
+    """True when a send failed without an answer after the request may have gone out: a read
+    timeout (requests' ``Timeout`` or the standard ``TimeoutError``). A connect timeout, a
+    refused connection or an error answer mean the node never took the transaction."""
+    if isinstance(error, requests.ConnectTimeout):
+        return False
+    return isinstance(error, requests.Timeout | TimeoutError)
 
 
 __all__ += ["TimeExhausted"]

@@ -10,6 +10,10 @@ session alive and reconnects with backoff. Run it as a task of the engine::
     task = asyncio.create_task(link.run())   # raises GatewayRefused when refused for good
     ...
     link.stop(); await task
+
+The pin never loosens: when the gateway presents another certificate, every reconnect fails
+and :meth:`GatewayLink.certificate_rejected` returns; the engine then builds a new link if the
+chain publishes a new certificate (a renewal), and reports the mismatch otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -202,6 +207,12 @@ def gateway_url(host_uri: str) -> str:
     return text
 
 
+def _is_certificate_error(error: BaseException | None) -> bool:
+    """True for a TLS handshake that failed because the peer's certificate did not verify
+    against the pin (not for a refused or dropped connection)."""
+    return isinstance(error, ssl.SSLCertVerificationError)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -245,6 +256,9 @@ class LinkState:
     last_rtt: float | None
     last_close: str
     """The last reason the session ended, in words ("" before any)."""
+    certificate_rejected: bool = False
+    """The latest connection attempt failed because the gateway's certificate is not the
+    pinned one (see :meth:`GatewayLink.certificate_rejected`)."""
 
 
 class GatewayLink:
@@ -283,7 +297,11 @@ class GatewayLink:
         url = gateway_url(host_uri)
         context = pinned_client_context(certificate) if url.startswith("wss") else None
         self.provider_id = provider_id
+        self.host_uri = host_uri
+        self.certificate = certificate
+        """The pinned certificate (PEM), as published on chain when the link was built."""
         self.url = url
+        self._rejected = asyncio.Event()
         self._signer = signer
         self._capacity = capacity
         self._on_message = on_message
@@ -311,6 +329,7 @@ class GatewayLink:
             leases=leases,
             on_event=self._on_event,
             ssl_context=context,
+            on_connect_error=self._on_connect_error,
             policy=policy,
             config=config,
         )
@@ -324,7 +343,19 @@ class GatewayLink:
             attempts=self._client.attempts,
             last_rtt=self._rtt,
             last_close=self._last_close,
+            certificate_rejected=_is_certificate_error(self._client.last_connect_error),
         )
+
+    async def certificate_rejected(self) -> None:
+        """Return once a connection attempt failed because the gateway presented another
+        certificate than the pinned one (at once if one did since the last return).
+
+        The link keeps retrying with the same pin, which cannot succeed: read the gateway
+        from chain again, and build a new link when it published another certificate (a
+        renewal); otherwise keep this one and tell the user (it may be an impostor).
+        """
+        await self._rejected.wait()
+        self._rejected.clear()
 
     def send(self, message: Message) -> bool:
         """Send a control message now; False while disconnected (the caller resends its state
@@ -420,6 +451,10 @@ class GatewayLink:
         )
 
     # ---- Private API
+
+    def _on_connect_error(self, error: BaseException) -> None:
+        if _is_certificate_error(error):
+            self._rejected.set()
 
     async def _sign(self, text: str) -> str:
         # Keyring-backed wallets may block (D-Bus): sign off the event loop.

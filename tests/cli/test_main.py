@@ -118,6 +118,22 @@ def test_bad_settings_file_is_named_and_kept(fizz_home: Path) -> None:
     assert settings.read_text() == '{"schema_version": 1, "node": {"gateway_id": 0}}'
 
 
+def test_a_bad_rpc_address_in_the_settings_is_named_without_its_key(fizz_home: Path) -> None:
+    fizz_home.mkdir(parents=True)
+    key, password = "Abc123Def456Ghi789Jkl012Mno345Pq", "sekret-pass"
+    # A space slipped in while pasting: the file cannot be used, and the error quotes it.
+    bad = f"https://ada:{password}@base-mainnet.g.alchemy.com/v2/ {key}?apikey=TOPSECRET"
+    (fizz_home / "settings.json").write_text(json.dumps({"schema_version": 2, "rpc_url": bad}))
+    for command in (("check",), ("limits", "show", "--json"), ("pricing", "show")):
+        result = _run(*command, home=fizz_home)
+        assert result.returncode == 2, result
+        assert "'rpc_url'" in result.stderr and "base-mainnet.g.alchemy.com" in result.stderr
+        output = result.stdout + result.stderr
+        assert not any(secret in output for secret in (key, password, "TOPSECRET")), output
+    log_text = (fizz_home / "logs" / "fizz-node.log").read_text()
+    assert not any(secret in log_text for secret in (key, password, "TOPSECRET"))
+
+
 def test_check_logs_to_the_data_folder(fizz_home: Path) -> None:
     assert _run("check", "--json", "--profile", "devnet", home=fizz_home).returncode == 0
     log_text = (fizz_home / "logs" / "fizz-node.log").read_text()

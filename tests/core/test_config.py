@@ -76,6 +76,63 @@ def test_custom_rpc_url_is_validated(store: SettingsStore) -> None:
     assert caught.value.field == "rpc_url"
 
 
+# An address as hosted RPC providers hand them out: a key in the path, one in the query, and a
+# user name and password.
+RPC_PASSWORD = "sekret-pass"
+RPC_PATH_KEY = "Abc123Def456Ghi789Jkl012Mno345Pq"
+RPC_QUERY_KEY = "TOPSECRETVALUE"
+KEYED_RPC = (
+    f"https://ada:{RPC_PASSWORD}@base-mainnet.g.alchemy.com/v2/{RPC_PATH_KEY}"
+    f"?apikey={RPC_QUERY_KEY}"
+)
+RPC_SECRETS = (RPC_PASSWORD, RPC_PATH_KEY, RPC_QUERY_KEY)
+MASKED_RPC = "https://base-mainnet.g.alchemy.com/v2/***?apikey=***"
+
+
+def test_a_keyed_rpc_address_is_saved_whole_and_shown_masked(store: SettingsStore) -> None:
+    saved = store.update(rpc_url=KEYED_RPC)
+    assert saved.rpc_url == KEYED_RPC  # the node needs the key to use the endpoint
+    assert json.loads(store.path.read_text())["rpc_url"] == KEYED_RPC
+    shown = saved.public()
+    assert shown.rpc_url == MASKED_RPC
+    assert shown.public_dict()["rpc_url"] == MASKED_RPC
+    assert saved.public_dict() == {**saved.model_dump(mode="json"), "rpc_url": MASKED_RPC}
+    # Nothing a log line or a traceback prints of the settings holds the key.
+    assert not any(secret in f"{saved!r} {saved!s}" for secret in RPC_SECRETS)
+    assert Settings().public() == Settings()
+
+
+def test_the_masked_address_handed_back_keeps_the_saved_one(store: SettingsStore) -> None:
+    store.update(rpc_url=KEYED_RPC)
+    assert store.update(rpc_url=MASKED_RPC, network="base").rpc_url == KEYED_RPC
+    assert store.update(rpc_url=f" {MASKED_RPC} ").rpc_url == KEYED_RPC
+    # An edit of the masked form cannot be used (its key is gone): refused, nothing saved.
+    before = store.path.read_bytes()
+    with pytest.raises(SettingsError) as caught:
+        store.update(rpc_url=MASKED_RPC.replace("base-mainnet", "base-sepolia"))
+    assert caught.value.field == "rpc_url"
+    assert "***" in caught.value.message and "key included" in caught.value.remedy
+    assert store.path.read_bytes() == before
+    # A new address replaces it; None goes back to the network's public endpoints.
+    assert store.update(rpc_url="https://rpc.example.org/base").rpc_url == (
+        "https://rpc.example.org/base"
+    )
+    assert store.update(rpc_url=None).rpc_url is None
+
+
+def test_a_refused_or_bad_rpc_address_is_quoted_without_its_key(store: SettingsStore) -> None:
+    typo = KEYED_RPC.replace("/v2/", "/v2 /")  # a space: not an address
+    with pytest.raises(SettingsError) as caught:
+        store.update(rpc_url=typo)
+    assert caught.value.field == "rpc_url" and "found 'https://" in str(caught.value)
+    assert not any(secret in str(caught.value) for secret in RPC_SECRETS), str(caught.value)
+    store.path.write_text(json.dumps({"schema_version": 2, "rpc_url": typo}))
+    with pytest.raises(SettingsError) as caught:
+        store.load()
+    assert caught.value.field == "rpc_url"
+    assert not any(secret in str(caught.value) for secret in RPC_SECRETS), str(caught.value)
+
+
 def test_update_validates_and_saves(store: SettingsStore) -> None:
     updated = store.update(network="base", node={"region": "india", "gateway_id": 3})
     assert updated.network == "base"

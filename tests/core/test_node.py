@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from fizz_app.core.errors import ProfileError, SettingsError
 from fizz_app.core.events import HardwareChecked, SettingsChanged, StatusChanged
 from fizz_app.core.node import Node
 from fizz_app.core.state import NodeSnapshot, NodeStatus
+
+from .test_config import KEYED_RPC, MASKED_RPC, RPC_SECRETS
 
 
 def _node(home: Path) -> Node:
@@ -94,3 +97,36 @@ async def test_unknown_profile_in_settings_is_a_clear_error(fizz_home: Path) -> 
     with pytest.raises(ProfileError, match="Choose one of: devnet, spheron-fizz"):
         async with _node(fizz_home):
             pass
+
+
+async def test_a_keyed_rpc_address_never_leaves_the_engine_unmasked(
+    fizz_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    node = Node(store=SettingsStore(fizz_home / "settings.json"), data_dir=fizz_home, tick=0.1)
+    async with node:
+        async with node.subscribe() as events:
+            returned = await node.update_settings(rpc_url=KEYED_RPC)
+            # Another process (the CLI, a second app) saves the file: the reload is announced
+            # the same way.
+            store = SettingsStore(fizz_home / "settings.json")
+            store.update(log_level="DEBUG")
+            for _ in range(200):
+                if node.settings.log_level == "DEBUG":
+                    break
+                await asyncio.sleep(0.05)
+            await node.update_section("limits", idle_minutes=7)
+            published = events.drain()
+        changed = [event for event in published if isinstance(event, SettingsChanged)]
+        assert len(changed) == 3
+        assert all(event.settings["rpc_url"] == MASKED_RPC for event in changed)
+        assert returned.rpc_url == node.settings.rpc_url == MASKED_RPC
+        assert (await node.update_section("limits", idle_minutes=8)).rpc_url == MASKED_RPC
+        # A front end that saves its form whole hands the masked form back: the key stays.
+        assert (await node.update_settings(rpc_url=node.settings.rpc_url)).rpc_url == MASKED_RPC
+        assert store.load().rpc_url == KEYED_RPC
+        shown = json.dumps(
+            [node.snapshot().to_dict(), *(event.to_dict() for event in published)], default=str
+        )
+        shown += "\n".join(record.getMessage() for record in caplog.records)
+        assert not any(secret in shown for secret in RPC_SECRETS)

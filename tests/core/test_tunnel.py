@@ -97,13 +97,17 @@ async def test_link_pins_the_published_certificate(tmp_path: Path) -> None:
     pinned = _link(port, "wss", certificate.cert_pem, tmp_path)
     task = asyncio.create_task(pinned.run())
     await wait_for(lambda: pinned.state.connected)
+    assert not pinned.state.certificate_rejected
     pinned.stop()
     await asyncio.wait_for(task, 10)
 
     impostor = _link(port, "wss", self_signed_certificate().cert_pem, tmp_path)
     task = asyncio.create_task(impostor.run())
+    # The engine waits for this to look for a certificate published since (a renewal).
+    await asyncio.wait_for(impostor.certificate_rejected(), 10)
     await wait_for(lambda: impostor.state.attempts >= 3)
     assert not impostor.state.connected and len(gateway.logins) == 1
+    assert impostor.state.certificate_rejected
     impostor.stop()
     await asyncio.wait_for(task, 10)
     await gateway.stop()

@@ -254,3 +254,20 @@ async def test_unreachable_gateway_is_retried() -> None:
     async with running_node(1, events) as (node, _task):
         await wait_for(lambda: node.attempts >= 3)
         assert node.connection is None
+
+
+async def test_failed_attempts_are_reported_and_the_last_error_kept_until_one_connects() -> None:
+    gateway = LoopbackGateway()
+    port = await gateway.start()
+    await gateway.stop()  # nothing listens there now
+    failures: list[BaseException] = []
+    events: list[Event] = []
+    async with running_node(port, events, on_connect_error=failures.append) as (node, _task):
+        await wait_for(lambda: len(failures) >= 2)
+        assert all(isinstance(error, ConnectionRefusedError) for error in failures)
+        assert node.last_connect_error is failures[-1]
+        restarted = LoopbackGateway()
+        await restarted.start(port)
+        await wait_for(lambda: node.connection is not None)
+        assert node.last_connect_error is None
+        await restarted.stop()

@@ -145,3 +145,55 @@ def test_theme_choice_is_kept(page: tuple[SettingsPage, EngineBridge]) -> None:
     assert saved_theme() == "dark"
     widget.theme.setCurrentIndex(widget.theme.findData("system"))
     assert saved_theme() == "system"
+
+
+KEYED_RPC = (
+    "https://ada:sekret-pass@base-mainnet.g.alchemy.com/v2/Abc123Def456Ghi789Jkl0?k=TOPSECRET"
+)
+MASKED_RPC = "https://base-mainnet.g.alchemy.com/v2/***?k=***"
+RPC_SECRETS = ("sekret-pass", "Abc123Def456Ghi789Jkl0", "TOPSECRET")
+
+
+@pytest.fixture
+def keyed_page(gui_home: Path, request: pytest.FixtureRequest) -> tuple[SettingsPage, EngineBridge]:
+    """The page over settings that hold a custom RPC address with API keys in it."""
+    SettingsStore(gui_home / "settings.json").update(rpc_url=KEYED_RPC)
+    page: tuple[SettingsPage, EngineBridge] = request.getfixturevalue("page")
+    return page
+
+
+def test_a_keyed_rpc_address_is_shown_masked_and_kept_on_save(
+    qtbot: QtBot, keyed_page: tuple[SettingsPage, EngineBridge], gui_home: Path
+) -> None:
+    widget, _ = keyed_page
+    store = SettingsStore(gui_home / "settings.json")
+    # The user sees that a custom endpoint is set, never its key.
+    assert widget.rpc_url.text() == MASKED_RPC
+    assert widget.findChild(type(widget.message), "settings_rpc_hint").isVisible()
+
+    # Saving the page with the field as shown keeps the real address, key included.
+    widget.idle_minutes.setValue(12)
+    assert "Saved" in _save(qtbot, widget)
+    assert store.load().rpc_url == KEYED_RPC and store.load().limits.idle_minutes == 12
+    assert widget.rpc_url.text() == MASKED_RPC
+    # So does a change of network that leaves the field alone.
+    widget.network.setCurrentIndex(widget.network.findText("base-sepolia"))
+    assert "Saved" in _save(qtbot, widget)
+    assert (store.load().network, store.load().rpc_url) == ("base-sepolia", KEYED_RPC)
+
+    # Editing the masked form cannot work (its key is gone): refused, nothing changes.
+    widget.rpc_url.setText(MASKED_RPC.replace("base-mainnet", "base-sepolia"))
+    text = _save(qtbot, widget)
+    assert "rpc_url" in text and "key included" in text
+    assert store.load().rpc_url == KEYED_RPC
+
+    # A new address typed in replaces it; an empty field goes back to the public endpoints.
+    widget.rpc_url.setText("https://sepolia.example.org/v3/0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    assert "Saved" in _save(qtbot, widget)
+    assert store.load().rpc_url == "https://sepolia.example.org/v3/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    assert widget.rpc_url.text() == "https://sepolia.example.org/v3/***"
+    widget.rpc_url.setText("")
+    assert "Saved" in _save(qtbot, widget)
+    assert store.load().rpc_url is None
+    assert not widget.findChild(type(widget.message), "settings_rpc_hint").isVisible()
+    assert not any(secret in widget.message.text() for secret in RPC_SECRETS)

@@ -5,6 +5,10 @@ Limits are saved with ``update_section("limits", ...)`` and the network with
 ``update_settings(network=..., rpc_url=...)``; the engine validates them and its refusal (which
 names the field, e.g. ``limits.pause_programs``) is shown on the page. Start at login and the
 theme apply at once, without Save.
+
+A custom RPC address arrives from the engine with its API key masked (``.../v2/***``): the page
+shows that form, and sends ``rpc_url`` only when the user typed something else into the field,
+so the saved address and its key are never replaced by what is shown.
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ class SettingsPage(QWidget):
         self.setObjectName("settings_page")
         self._calls = EngineCalls(bridge, self)
         self._loaded: Settings | None = None
+        self._shown_rpc = ""
+        """The RPC address as shown (masked): the field holding just this means "unchanged"."""
         self._build()
         bridge.sig_snapshot.connect(self._on_bridge_snapshot)
         if bridge.is_ready:
@@ -116,11 +122,15 @@ class SettingsPage(QWidget):
             self._show_error(str(error))
             return
         network = self.network.currentText()
-        rpc = self.rpc_url.text().strip() or None
+        rpc = self.rpc_url.text().strip()
         loaded = self._loaded
         network_changes: dict[str, Any] = {}
-        if loaded is None or (network, rpc) != (loaded.network, loaded.rpc_url):
-            network_changes = {"network": network, "rpc_url": rpc}
+        if loaded is None or network != loaded.network:
+            network_changes["network"] = network
+        # Only what the user typed: the field shows the saved address masked, and sending
+        # that back would be refused (or, at best, mean "unchanged").
+        if rpc != self._shown_rpc:
+            network_changes["rpc_url"] = rpc or None
 
         async def store(node: Node) -> Settings:
             await node.update_section("limits", **limits)
@@ -227,8 +237,17 @@ class SettingsPage(QWidget):
         self.rpc_url = QLineEdit(box)
         self.rpc_url.setObjectName("settings_rpc_url")
         self.rpc_url.setPlaceholderText("The network's public endpoints")
+        self.rpc_hint = QLabel(
+            "A custom address is saved; any key in it is hidden (***). Type a new address to "
+            "replace it, or clear the field to use the public endpoints.",
+            box,
+        )
+        self.rpc_hint.setObjectName("settings_rpc_hint")
+        self.rpc_hint.setWordWrap(True)
+        self.rpc_hint.hide()
         form.addRow("Network:", self.network)
         form.addRow("Custom RPC address:", self.rpc_url)
+        form.addRow("", self.rpc_hint)
         form.addRow("", QLabel("A new network applies when the node next goes online.", box))
         return box
 
@@ -308,7 +327,9 @@ class SettingsPage(QWidget):
             self.network.addItem(settings.network)
             index = self.network.count() - 1
         self.network.setCurrentIndex(index)
-        self.rpc_url.setText(settings.rpc_url or "")
+        self._shown_rpc = settings.rpc_url or ""
+        self.rpc_url.setText(self._shown_rpc)
+        self.rpc_hint.setVisible(bool(self._shown_rpc))
         self.log_viewer.refresh()
 
     def _on_saved(self, settings: Settings) -> None:

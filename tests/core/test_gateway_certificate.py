@@ -1,0 +1,130 @@
+"""The gateway renews its TLS certificate while the node is online.
+
+The node pins the certificate the gateway publishes on chain. When the gateway comes back with
+another one, the node's reconnects fail TLS verification; the engine then reads the gateway
+from chain again and, once the new certificate is published there, pins it and goes back
+online by itself. A certificate the chain does not name is refused for good, with a status
+that says so: the node never falls back to unpinned TLS.
+
+Everything is real: the in-process chain with the real contracts, the reference gateway over
+wss on loopback, restarted on the same port, and the engine with a keystore wallet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from devnet.chain.provider import publish_gateway
+from devnet.gateway.server import GatewayServer
+from devnet.gateway.tls import Certificate, self_signed_certificate
+from fizz_app.core.chain import AsyncChainClient
+from fizz_app.core.node import CERTIFICATE_MISMATCH, Node
+from fizz_app.core.state import NodeStatus
+from tests.devnet.gateway_env import Chain, free_port_range
+from tests.local_network import CONFIG, registered_node_parts, thread_safe_chain
+
+MISMATCH = " ".join(CERTIFICATE_MISMATCH)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    return thread_safe_chain(tmp_path_factory.mktemp("chain"))
+
+
+async def until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
+
+
+async def publish(chain: Chain, url: str, certificate: Certificate) -> None:
+    """What a gateway does after starting: its address and certificate, on chain."""
+    await asyncio.to_thread(
+        publish_gateway,
+        chain.w3,
+        chain.deployment,
+        host_uri=url,
+        certificate=certificate.cert_pem,
+    )
+
+
+async def start_gateway(
+    chain: Chain, folder: Path, certificate: Certificate, port: int = 0
+) -> GatewayServer:
+    server = GatewayServer(
+        AsyncChainClient(chain.client),
+        chain.gateway_id,
+        port=port,
+        public_ports=free_port_range(),
+        certificate=certificate,
+        config=CONFIG,
+        state_path=folder / "gateway-state.json",
+        api_port=None,
+    )
+    await server.start()
+    return server
+
+
+def connected(node: Node) -> bool:
+    gateway = node.snapshot().gateway
+    return bool(gateway and gateway["connected"])
+
+
+def refused_as_unpublished(node: Node) -> bool:
+    snapshot = node.snapshot()
+    return snapshot.status is NodeStatus.ERROR and snapshot.status_reason == MISMATCH
+
+
+async def test_a_renewed_certificate_published_on_chain_is_pinned_and_an_impostor_is_not(
+    chain: Chain, tmp_path: Path
+) -> None:
+    first = await start_gateway(chain, tmp_path, self_signed_certificate("127.0.0.1"))
+    assert first.certificate is not None
+    await publish(chain, first.url, first.certificate)
+    port = first.port
+    _, kwargs = registered_node_parts(chain, tmp_path / "node")
+    gateways = [first]
+    try:
+        async with Node(**kwargs) as node:
+            await node.start()
+            await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="online")
+
+            await first.stop()
+            await until(lambda: not connected(node), what="the gateway gone")
+            # It comes back on the same port with a renewed certificate, and publishes that
+            # only once started (as `fizz-node devnet gateway` does): until then the chain
+            # still names the old one, and the node refuses the new one.
+            renewed_certificate = self_signed_certificate("127.0.0.1")
+            renewed = await start_gateway(chain, tmp_path, renewed_certificate, port)
+            gateways.append(renewed)
+            await until(lambda: refused_as_unpublished(node), what="refused while unpublished")
+            assert not connected(node) and renewed.status()["gateway"]["sessions"] == 0
+
+            await publish(chain, renewed.url, renewed_certificate)
+            await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="back online")
+            assert renewed.status()["gateway"]["sessions"] == 1
+            assert (node.snapshot().gateway or {})["url"] == renewed.url
+
+            # An impostor takes the port with a certificate of its own, published nowhere.
+            await renewed.stop()
+            impostor = await start_gateway(
+                chain, tmp_path, self_signed_certificate("127.0.0.1"), port
+            )
+            gateways.append(impostor)
+            await until(lambda: refused_as_unpublished(node), what="the impostor refused")
+            # It stays refused, however many times the node tries again meanwhile.
+            for _ in range(20):
+                await asyncio.sleep(0.1)
+                assert refused_as_unpublished(node) and not connected(node)
+            assert impostor.status()["gateway"]["sessions"] == 0
+            assert "intercepting" in node.snapshot().why_no_jobs
+    finally:
+        for gateway in gateways:
+            await gateway.stop()

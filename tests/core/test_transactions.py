@@ -1,0 +1,150 @@
+"""Sending transactions when the RPC host stops answering in the middle of a send.
+
+A send that got no answer may have reached the chain: it stays remembered (by the hash of the
+signed bytes, known before sending) until a recheck finds it mined, or finds its nonce used by
+another transaction. A send the host clearly refused is forgotten at once. Everything is real:
+the in-process chain served over HTTP JSON-RPC and a TCP proxy in front of it that, the moment
+the wallet has signed, starts accepting connections and never answering (or refusing them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from fizz_app.core.chain import ChainClient
+from fizz_app.core.chain_errors import RpcUnreachableError, TransactionTimeoutError
+from fizz_app.core.networks import load_network
+from fizz_app.core.transactions import PendingTxStore
+from fizz_app.core.wallet import UnlockedWallet
+from tests.devnet.gateway_env import SPEC, Chain
+from tests.local_network import ProxyMode, RpcServer, SwitchableProxy, thread_safe_chain
+
+PATH_KEY = "0123456789abcdefKEY"
+QUERY_KEY = "TOPSECRETVALUE"
+PASSWORD = "sekret-pass"
+RPC_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    return thread_safe_chain(tmp_path_factory.mktemp("chain"))
+
+
+@pytest.fixture(scope="module")
+def rpc(chain: Chain) -> Iterator[RpcServer]:
+    with RpcServer(chain.w3) as server:
+        yield server
+
+
+@pytest.fixture
+def proxy(rpc: RpcServer) -> Iterator[SwitchableProxy]:
+    suffix = f"/v2/{PATH_KEY}?apikey={QUERY_KEY}"
+    with SwitchableProxy(rpc.address, credentials=f"ada:{PASSWORD}@", suffix=suffix) as running:
+        yield running
+
+
+class BreaksAfterSigning:
+    """The node's wallet; once it has signed, the RPC host behaves as ``mode`` says (the
+    reads before the send went through)."""
+
+    def __init__(self, wallet: UnlockedWallet, proxy: SwitchableProxy, mode: ProxyMode) -> None:
+        self.wallet = wallet
+        self.proxy = proxy
+        self.mode = mode
+        self.signed: list[bytes] = []
+
+    @property
+    def address(self) -> str:
+        return self.wallet.address
+
+    def sign_transaction(self, transaction: dict[str, Any]) -> bytes:
+        raw = self.wallet.sign_transaction(transaction)
+        self.signed.append(raw)
+        self.proxy.switch(self.mode)
+        return raw
+
+
+def _client(chain: Chain, home: Path, proxy: SwitchableProxy) -> ChainClient:
+    network = load_network("devnet", chain.home, rpc_url=proxy.url)
+    return ChainClient(network, home, rpc_timeout=RPC_TIMEOUT, sleep=lambda _: None)
+
+
+def _nonce(chain: Chain, wallet: UnlockedWallet) -> int:
+    return chain.w3.eth.get_transaction_count(Web3.to_checksum_address(wallet.address))
+
+
+def _other_use_of_nonce(chain: Chain, wallet: UnlockedWallet, nonce: int) -> None:
+    """The same wallet spends ``nonce`` on another transaction (another device, say)."""
+    raw = wallet.sign_transaction(
+        {
+            "to": chain.w3.eth.accounts[0],
+            "value": 1,
+            "gas": 21_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**9,
+            "nonce": nonce,
+            "chainId": chain.w3.eth.chain_id,
+        }
+    )
+    chain.w3.eth.send_raw_transaction(raw)
+
+
+@pytest.mark.parametrize("fate", ["reached the chain", "nonce used by another", "never arrived"])
+def test_a_send_without_answer_stays_pending_until_the_chain_settles_it(
+    chain: Chain, proxy: SwitchableProxy, tmp_path: Path, fate: str
+) -> None:
+    wallet = UnlockedWallet(chain.register())
+    client = _client(chain, tmp_path, proxy)
+    store = PendingTxStore(tmp_path / "chain" / "devnet-pending.json")
+    nonce = _nonce(chain, wallet)
+    signer = BreaksAfterSigning(wallet, proxy, ProxyMode.HANG)
+
+    with pytest.raises(TransactionTimeoutError) as caught:
+        client.update_spec(signer, SPEC)
+    [raw] = signer.signed
+    tx_hash = Web3.keccak(raw).to_0x_hex()
+    assert proxy.held() >= 1  # the send is still waiting for an answer that never comes
+    message = str(caught.value)
+    assert f"update spec transaction {tx_hash}" in message
+    assert f"did not answer within {RPC_TIMEOUT:g} s" in message
+    assert "may still go through" in message
+    assert not any(secret in message for secret in (PATH_KEY, QUERY_KEY, PASSWORD)), message
+    [pending] = store.load()
+    assert (pending.hash, pending.nonce, pending.action) == (tx_hash, nonce, "update spec")
+    assert pending.raw == "0x" + raw.hex()
+
+    proxy.switch(ProxyMode.FORWARD)
+    if fate == "reached the chain":
+        chain.w3.eth.send_raw_transaction(raw)  # what the hung host did pass on
+        assert client.recheck_pending() == [f"update spec: transaction {tx_hash} succeeded"]
+    elif fate == "nonce used by another":
+        _other_use_of_nonce(chain, wallet, nonce)
+        assert client.recheck_pending() == [f"update spec: transaction {tx_hash} was dropped"]
+    else:
+        # The next transaction does not wait behind the lost one: it is broadcast again first,
+        # and both are mined in nonce order.
+        client.update_spec(wallet, SPEC)
+        assert _nonce(chain, wallet) == nonce + 2
+        assert client.recheck_pending() == [f"update spec: transaction {tx_hash} succeeded"]
+    assert store.load() == []
+
+
+def test_a_send_the_host_refused_is_forgotten_at_once(
+    chain: Chain, proxy: SwitchableProxy, tmp_path: Path
+) -> None:
+    wallet = UnlockedWallet(chain.register())
+    client = _client(chain, tmp_path, proxy)
+    nonce = _nonce(chain, wallet)
+    signer = BreaksAfterSigning(wallet, proxy, ProxyMode.REFUSE)
+    with pytest.raises(RpcUnreachableError):
+        client.update_spec(signer, SPEC)
+    assert PendingTxStore(tmp_path / "chain" / "devnet-pending.json").load() == []
+    proxy.switch(ProxyMode.FORWARD)
+    # The next transaction takes the same nonce: nothing was left waiting.
+    client.update_spec(wallet, SPEC)
+    assert _nonce(chain, wallet) == nonce + 1

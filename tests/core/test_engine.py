@@ -147,6 +147,11 @@ async def test_a_lease_runs_end_to_end_through_the_engine(
         await until(
             lambda: (lease_of(node, "7001") or {}).get("state") == "running", what="running"
         )
+        # The node's "running" reaches the gateway a moment later, through the tunnel.
+        await until(
+            lambda: gateway.lease_report("7001").get("forwarded_ports", {}).get("web"),
+            what="the gateway to publish the port",
+        )
         report = gateway.lease_report("7001")
         public = report["forwarded_ports"]["web"][0]["externalPort"]
         assert report["forwarded_ports"]["web"][0]["port"] == 8080

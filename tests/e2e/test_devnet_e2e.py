@@ -11,46 +11,19 @@ Finally ``devnet up`` stops on SIGTERM with nothing left running."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import psutil
 import pytest
 
 from devnet.chain.anvil import anvil_binary
 from devnet.supervise import Child, cli_json, fizz_node_command, free_port, spawn, wait_for
+from tests.e2e.processes import node_env, ours, until, walk
 
 pytestmark = pytest.mark.timeout(400)
 
 ERA_SECONDS = 10
-
-
-def _until(probe: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
-def _ours(home: Path) -> list[psutil.Process]:
-    """Live processes started for this test (they all carry its FIZZ_HOME)."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("FIZZ_HOME") == str(home) and process.pid != os.getpid():
-                found.append(process)
-        except (psutil.Error, OSError):
-            continue
-    return found
 
 
 @pytest.fixture
@@ -59,14 +32,7 @@ def network(tmp_path: Path) -> Iterator[tuple[dict[str, str], Child, Path]]:
         pytest.skip("podman and anvil are needed (make test installs them)")
     home = tmp_path / "home"
     home.mkdir()
-    env = {
-        **os.environ,
-        "FIZZ_HOME": str(home),
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-        "FIZZ_WALLET_PASSPHRASE": secrets.token_urlsafe(16),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DOCKER_HOST", None)
+    env = node_env(home)
     public = free_port()
     argv = [fizz_node_command(), "devnet", "up", "--era-seconds", str(ERA_SECONDS),
             "--port", str(free_port()), "--gateway-port", str(free_port()),
@@ -77,7 +43,7 @@ def network(tmp_path: Path) -> Iterator[tuple[dict[str, str], Child, Path]]:
         yield env, up, home
     finally:
         up.stop(grace_s=40)
-        for process in _ours(home):  # never leave anything behind, even on failure
+        for process in ours(home):  # never leave anything behind, even on failure
             process.kill()
 
 
@@ -126,10 +92,10 @@ def test_wallet_to_earnings_on_the_devnet(
             """The node's booked lease earnings, from its latest earnings_changed event."""
             rows = [json.loads(line) for line in node.output(10_000_000).splitlines()
                     if '"earnings_changed"' in line]  # fmt: skip
-            found = [int(v) for k, v in _walk(rows[-1]) if k == "lease_earnings"] if rows else []
+            found = [int(v) for k, v in walk(rows[-1]) if k == "lease_earnings"] if rows else []
             return max(found) if found else None
 
-        _until(lambda: ledger() == on_chain, 30, f"the ledger to book {on_chain}")
+        until(lambda: ledger() == on_chain, 30, f"the ledger to book {on_chain}")
         status = cli_json(fizz, env, "status", "--network", "devnet")
         assert int(status["earnings"][0]["earned"]["raw"]) == on_chain
 
@@ -138,7 +104,7 @@ def test_wallet_to_earnings_on_the_devnet(
             state = cli_json(fizz, env, "status", "--network", "devnet")
             return int(state["rewards"]["pending"]["raw"])
 
-        _until(lambda: pending() > 0, 4 * ERA_SECONDS + 20, "era rewards")
+        until(lambda: pending() > 0, 4 * ERA_SECONDS + 20, "era rewards")
         cli_json(fizz, env, "rewards", "claim", "--network", "devnet")
         balances = cli_json(fizz, env, "status", "--network", "devnet")["balances"]["tokens"]
         spon = next(t for t in balances if t["symbol"] == "SPON")
@@ -147,15 +113,5 @@ def test_wallet_to_earnings_on_the_devnet(
         assert node.stop(grace_s=60) == 0, node.output()
     assert up.stop(grace_s=40) == 0, up.output()
     assert "stopped" in up.output()
-    _until(lambda: not _ours(home), 15, "every devnet process to exit")
+    until(lambda: not ours(home), 15, "every devnet process to exit")
     assert not (home / "devnet" / "deployment.json").exists()
-
-
-def _walk(value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield key, item
-            yield from _walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)

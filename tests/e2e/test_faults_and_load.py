@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
 import shutil
 import signal
 import time
@@ -41,6 +39,7 @@ import pytest
 
 from devnet.chain.anvil import anvil_binary
 from devnet.supervise import Child, cli_json, fizz_node_command, free_port, spawn, wait_for
+from tests.e2e.processes import node_env, ours, until, walk
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -48,27 +47,6 @@ ERA_SECONDS = 60
 WEB = ("fizz/fault-web", "1")
 HTTPD = ("httpd", "-f", "-p", "8080", "-h", "/www")
 MAX_PRICE = 1_000_000  # base units per block: 1 uSPON, the demo tenant's default
-
-
-def _until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.5)
-
-
-def _ours(home: Path) -> list[psutil.Process]:
-    """Live processes started for this module (they all carry its FIZZ_HOME)."""
-    found = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if process.environ().get("FIZZ_HOME") == str(home) and process.pid != os.getpid():
-                found.append(process)
-    return found
 
 
 def _descendant(root: int, match: Callable[[list[str]], bool]) -> psutil.Process:
@@ -138,18 +116,8 @@ class NodeProcess:
         events = [r for r in self.records() if r.get("type") == "earnings_changed"]
         if not events:
             return None
-        found = [int(v) for k, v in _walk(events[-1]) if k == "lease_earnings"]
+        found = [int(v) for k, v in walk(events[-1]) if k == "lease_earnings"]
         return max(found) if found else None
-
-
-def _walk(value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield key, item
-            yield from _walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
 
 
 @dataclass
@@ -206,7 +174,7 @@ class Network:
 
     def settled(self) -> None:
         """Wait until the node's ledger books exactly what EscrowProtocol holds for it."""
-        _until(
+        until(
             lambda: self.node.booked() == self.on_chain(),
             120,
             "the node's ledger to equal EscrowProtocol "
@@ -225,14 +193,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     folder = tmp_path_factory.mktemp("faults")
     home = folder / "home"
     home.mkdir()
-    env = {
-        **os.environ,
-        "FIZZ_HOME": str(home),
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-        "FIZZ_WALLET_PASSPHRASE": secrets.token_urlsafe(16),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DOCKER_HOST", None)
+    env = node_env(home)
     public = free_port()
     fizz = fizz_node_command()
     argv = [fizz, "devnet", "up", "--era-seconds", str(ERA_SECONDS),
@@ -264,7 +225,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         if node is not None and node.child is not None:
             node.child.stop(grace_s=60)
         up.stop(grace_s=40)
-        for process in _ours(home):  # never leave anything behind, even on failure
+        for process in ours(home):  # never leave anything behind, even on failure
             process.kill()
 
 
@@ -283,9 +244,9 @@ def _fetch(where: str) -> bytes | None:
 def _close(net: Network, lease_id: int) -> None:
     """Close the lease on chain; wait until the node closed it and removed its container."""
     net.tenant.close(lease_id)
-    _until(lambda: (net.node.lease(lease_id) or {}).get("state") == "closed", 60,
+    until(lambda: (net.node.lease(lease_id) or {}).get("state") == "closed", 60,
            f"the node to close lease {lease_id}")  # fmt: skip
-    _until(lambda: not net.containers(lease_id), 60, f"lease {lease_id}'s container to go")
+    until(lambda: not net.containers(lease_id), 60, f"lease {lease_id}'s container to go")
 
 
 def test_a_crashing_workload_fails_its_lease_and_the_node_stays_healthy(net: Network) -> None:
@@ -295,17 +256,17 @@ def test_a_crashing_workload_fails_its_lease_and_the_node_stays_healthy(net: Net
     crash = net.web(("sh", "-c", "echo starting; sleep 1; exit 3"))
     lease_id = net.lease(crash, 600)
 
-    failed = _until(
+    failed = until(
         lambda: (lease := net.node.lease(lease_id, mark)) and lease["state"] == "failed" and lease,
         90,
         f"lease {lease_id} to fail",
     )
     assert "3" in failed["reason"], failed
-    _until(lambda: net.report(lease_id).get("state") == "failed", 30, "the gateway to know")
+    until(lambda: net.report(lease_id).get("state") == "failed", 30, "the gateway to know")
     assert "3" in str(net.report(lease_id).get("reason")), net.report(lease_id)
     # The settlement closes a lease whose workload ended; the tenant keeps the rest of its lock.
-    _until(lambda: net.lease_row(lease_id)[9] == 1, 60, f"lease {lease_id} closed on chain")
-    _until(lambda: not net.containers(lease_id), 60, "the crashed container to be removed")
+    until(lambda: net.lease_row(lease_id)[9] == 1, 60, f"lease {lease_id} closed on chain")
+    until(lambda: not net.containers(lease_id), 60, "the crashed container to be removed")
 
     # Healthy: still online, and the next lease runs.
     assert net.node.running
@@ -327,10 +288,10 @@ def test_the_gateway_killed_mid_lease_comes_back_and_the_lease_carries_on(net: N
     gateway.send_signal(signal.SIGKILL)
     wait_for(net.up, r"gateway exited \(-9\); starting it again", 30, after=up_mark)
     wait_for(net.up, r"gateway is back", 90, after=up_mark)
-    _until(lambda: net.node.online_since(node_mark), 90, "the node to reconnect")
+    until(lambda: net.node.online_since(node_mark), 90, "the node to reconnect")
 
     # The same lease, container and public port: nothing started twice.
-    _until(lambda: _fetch(where) == INDEX_HTML, 60, f"the page at {where} again")
+    until(lambda: _fetch(where) == INDEX_HTML, 60, f"the page at {where} again")
     report = net.report(lease_id)
     assert report["state"] == "running", report
     assert [c.id for c in net.containers(lease_id)] == [container[0].id]
@@ -351,8 +312,8 @@ def test_the_node_killed_mid_lease_readopts_its_running_container(net: Network) 
     assert [c.status for c in net.containers(lease_id)] == ["running"]
     mark = net.node.mark()
     net.node.start()
-    _until(lambda: net.node.online_since(mark), 120, "the restarted node to be online")
-    _until(lambda: _fetch(where) == INDEX_HTML, 60, f"the page at {where} again")
+    until(lambda: net.node.online_since(mark), 120, "the restarted node to be online")
+    until(lambda: _fetch(where) == INDEX_HTML, 60, f"the page at {where} again")
     logs = net.tenant._api("GET", f"/lease/{lease_id}/logs?tail=200")["lines"]
     assert any("re-adopted" in line for line in logs), logs
     assert [c.id for c in net.containers(lease_id)] == [container[0].id]
@@ -372,7 +333,7 @@ def test_the_chain_stopped_for_a_minute_loses_nothing(net: Network) -> None:
     anvil.suspend()  # the RPC port still accepts connections; nothing answers them
     stopped = time.monotonic()
     try:
-        unreachable = _until(
+        unreachable = until(
             lambda: next(
                 (r for r in net.node.records(mark)
                  if r.get("type") == "chain_changed" and _reachable(r) is False),
@@ -391,7 +352,7 @@ def test_the_chain_stopped_for_a_minute_loses_nothing(net: Network) -> None:
         time.sleep(max(0.0, 60 - (time.monotonic() - stopped)))
     finally:
         anvil.resume()
-    _until(
+    until(
         lambda: any(
             r.get("type") == "chain_changed" and _reachable(r) is True
             for r in net.node.records(mark)
@@ -409,7 +370,7 @@ def test_the_chain_stopped_for_a_minute_loses_nothing(net: Network) -> None:
         now = int(time.time())  # anvil stamps blocks with this machine's clock
         return net.on_chain() - before >= price * ((now - started) // 2 - 2)
 
-    _until(paid_up, 60, f"the settlement to pay lease {lease_id}'s blocks")
+    until(paid_up, 60, f"the settlement to pay lease {lease_id}'s blocks")
     assert (net.on_chain() - before) // price > 30  # the minute of outage is in there
     _close(net, lease_id)
     net.settled()
@@ -454,7 +415,7 @@ target; benchmarks/jobs.py measures it alone)."""
 
 def _start_latency(net: Network, lease_id: int) -> float:
     """Seconds from the node taking the lease's manifest to its workload running."""
-    lease = _until(
+    lease = until(
         lambda: (found := net.node.lease(lease_id)) and found["state"] == "running" and found,
         60,
         f"lease {lease_id} to run",
@@ -506,7 +467,7 @@ def test_leases_start_within_target_with_2000_simulated_nodes_connected(net: Net
         def sessions() -> int:
             return int(net.tenant._api("GET", "/status")["gateway"]["sessions"])
 
-        _until(lambda: sessions() >= SIMULATED_NODES + 1, 300, "every simulated node to log in")
+        until(lambda: sessions() >= SIMULATED_NODES + 1, 300, "every simulated node to log in")
         connected_s = time.monotonic() - window[0]
         # ... and while all 2,001 sessions heart-beat.
         loaded = _web_leases(net, 3)

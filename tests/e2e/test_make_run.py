@@ -25,6 +25,7 @@ import pytest
 
 from devnet.chain.anvil import anvil_binary
 from devnet.supervise import Child, cli_json, fizz_node_command, free_port, spawn, wait_for
+from tests.e2e.processes import ours
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -36,15 +37,6 @@ def _earned(env: dict[str, str]) -> int:
     except Exception:  # the chain is not up yet, or the node not registered yet
         return 0
     return sum(int(item["earned"]["raw"]) for item in status.get("earnings") or [])
-
-
-def _ours(home: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if process.environ().get("FIZZ_HOME") == str(home) and process.pid != os.getpid():
-                found.append(process)
-    return found
 
 
 @pytest.fixture
@@ -64,7 +56,7 @@ def demo_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, list[str]]]
     try:
         yield env, home, argv
     finally:
-        for process in _ours(home):  # never leave anything behind, even on failure
+        for process in ours(home):  # never leave anything behind, even on failure
             process.kill()
 
 
@@ -99,8 +91,8 @@ def test_make_run_without_a_display_earns_and_stops_on_ctrl_c(
         demo.stop(grace_s=120)
     assert "everything stopped" in demo.output()
     deadline = time.monotonic() + 20
-    while _ours(home):
-        assert time.monotonic() < deadline, [p.cmdline() for p in _ours(home)]
+    while ours(home):
+        assert time.monotonic() < deadline, [p.cmdline() for p in ours(home)]
         time.sleep(0.5)
 
 
@@ -155,6 +147,6 @@ def test_make_run_with_a_display_opens_the_app_which_earns_and_quitting_it_stops
     log = (home / "logs" / "fizz-node.log").read_text(encoding="utf-8")
     assert "exiting with code 0" in log
     deadline = time.monotonic() + 20
-    while _ours(home):
-        assert time.monotonic() < deadline, [p.cmdline() for p in _ours(home)]
+    while ours(home):
+        assert time.monotonic() < deadline, [p.cmdline() for p in ours(home)]
         time.sleep(0.5)

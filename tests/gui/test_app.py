@@ -48,22 +48,11 @@ def test_bad_argument_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_second_launch_raises_the_first_and_exits_zero(tmp_path: Path) -> None:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIZZ_HOME": str(tmp_path)}
-    first = subprocess.Popen(
-        [sys.executable, "-c", RUN_APP, "--quit-after", "20"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = _launch(tmp_path, "--quit-after", "20")
     log_file = tmp_path / "logs" / "fizz-node.log"
     try:
         deadline = time.monotonic() + 20
-        while "listening for later launches" not in _read(log_file):
-            assert first.poll() is None, first.stderr.read() if first.stderr else ""
-            assert time.monotonic() < deadline, "the first app never started listening"
-            time.sleep(0.1)
+        _wait_for_log(first, log_file, "listening for later launches", 20)
 
         started = time.monotonic()
         second = _run_app(tmp_path, "--quit-after", "20")
@@ -83,6 +72,27 @@ def test_a_second_launch_raises_the_first_and_exits_zero(tmp_path: Path) -> None
         (Path(tempfile.gettempdir()) / instance_key(tmp_path)).unlink(missing_ok=True)
 
 
+def _launch(home: Path, *args: str) -> subprocess.Popen[str]:
+    """Start the app offscreen in the background with its data in ``home``."""
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN_APP, *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIZZ_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_log(app: subprocess.Popen[str], log_file: Path, text: str, timeout: float) -> None:
+    """Wait until the app's log says ``text``; fail if it exits or ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while text not in _read(log_file):
+        assert app.poll() is None, app.stderr.read() if app.stderr else ""
+        assert time.monotonic() < deadline, f"the app's log never said {text!r}"
+        time.sleep(0.1)
+
+
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
@@ -93,22 +103,10 @@ def test_sigterm_and_ctrl_c_quit_cleanly(tmp_path: Path, signum: int) -> None:
     the single-instance socket removed."""
     from fizz_app.gui.single_instance import instance_key
 
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FIZZ_HOME": str(tmp_path)}
-    app = subprocess.Popen(
-        [sys.executable, "-c", RUN_APP, "--quit-after", "120"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    app = _launch(tmp_path, "--quit-after", "120")
     log_file = tmp_path / "logs" / "fizz-node.log"
     try:
-        deadline = time.monotonic() + 30
-        while "first window shown" not in _read(log_file):
-            assert app.poll() is None, app.stderr.read() if app.stderr else ""
-            assert time.monotonic() < deadline, "the app never showed its window"
-            time.sleep(0.1)
+        _wait_for_log(app, log_file, "first window shown", 30)
         time.sleep(0.5)  # idle: nothing but the event loop runs when the signal comes
         sent = time.monotonic()
         app.send_signal(signum)

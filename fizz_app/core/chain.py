@@ -41,8 +41,17 @@ from .chain_errors import (
 )
 from .chain_health import public_url, scrub
 from .contracts import DecodedRevert, ErrorDecoder, load_abi
+from .ledger_types import ActivityKind, TransferNote
 from .networks import NetworkProfile
-from .transactions import PendingTxStore, SendUnanswered, SentTx, Signer, TxSender
+from .transactions import (
+    PendingTx,
+    PendingTxStore,
+    SendUnanswered,
+    SentTx,
+    Settlement,
+    Signer,
+    TxSender,
+)
 
 __all__ = [
     "FIZZ_STATUS_NAMES",
@@ -532,20 +541,46 @@ class ChainClient:
         )
         return self._send(signer, fn, f"submit {category} attributes")
 
-    def claim_rewards(self, signer: Signer) -> SentTx:
-        """Claim the node's pending rewards (paid in SPON to its reward wallet)."""
-        fn = self._contract("FizzRewardsManager").functions.claimRewards(
-            Web3.to_checksum_address(signer.address)
-        )
-        return self._send(signer, fn, "claim rewards")
+    def claim_rewards(self, signer: Signer, *, amount: TokenAmount | None = None) -> SentTx:
+        """Claim the node's pending rewards (paid in SPON to its reward wallet). ``amount`` is
+        the pending reward just read (``rewards(...).pending``); ``None`` reads it. It is kept
+        with the transaction while pending, for :meth:`settle_pending`."""
+        address = Web3.to_checksum_address(signer.address)
+        manager = self._contract("FizzRewardsManager")
+        if amount is None:
+            raw = self._read(lambda: int(manager.functions.pendingRewards(address).call()))
+            amount = TokenAmount(raw, *self._token_info("RewardToken"))
+        note = TransferNote(ActivityKind.CLAIM, amount.raw, amount.symbol, amount.decimals)
+        fn = manager.functions.claimRewards(address)
+        return self._send(signer, fn, "claim rewards", note)
 
     def withdraw_earnings(self, signer: Signer, fizz_id: int, token: str, amount: int) -> SentTx:
         """Withdraw ``amount`` (raw units) of lease earnings in ``token`` to the node wallet."""
         address = Web3.to_checksum_address(signer.address)
+        decimals, symbol = self._erc20_info(token)
+        note = TransferNote(ActivityKind.WITHDRAWAL, amount, symbol, decimals)
         fn = self._contract("EscrowProtocol").functions.withdrawEarnings(
             address, fizz_id, Web3.to_checksum_address(token), amount
         )
-        return self._send(signer, fn, "withdraw earnings")
+        return self._send(signer, fn, "withdraw earnings", note)
+
+    def pending_transactions(self, address: str) -> list[PendingTx]:
+        """``address``'s transactions sent and not yet seen mined (claims and withdrawals
+        carry a ``TransferNote`` memo). Reads the local store only."""
+        return self._tx.remembered(address)
+
+    def settle_pending(self, address: str, also: Sequence[str] = ()) -> Settlement:
+        """Find out what became of ``address``'s pending transactions: each mined or dropped
+        one is returned once (then forgotten), the rest are broadcast again where the node
+        lost them. ``also``: hashes the caller still counts as pending (the ledger's); for
+        those another run already settled the outcome comes from the settled log or the
+        receipt. Book every outcome: it is not returned again.
+
+        Raises:
+            ChainError: the chain could not be read (whatever was settled before stays
+                settled; look its hash up again through ``also``).
+        """
+        return self._read(functools.partial(self._tx.settle, address, also))
 
     def recheck_pending(self) -> list[str]:
         """Settle transactions remembered from an earlier run; returns one line per outcome."""
@@ -616,23 +651,27 @@ class ChainClient:
             "in Settings.",
         )
 
-    def _send(self, signer: Signer, call: Any, action: str) -> SentTx:
+    def _send(
+        self, signer: Signer, call: Any, action: str, note: TransferNote | None = None
+    ) -> SentTx:
         if not self._chain_checked:
             self.verify_chain()
+        memo = None if note is None else note.to_memo()
         try:
-            sent = self._tx.send(signer, call, action)
+            sent = self._tx.send(signer, call, action, memo=memo)
         except TimeExhausted:
             raise TransactionTimeoutError(
                 f"The {action} transaction was sent but not confirmed in time.",
-                "It may still go through: check again later with 'fizz-node status'.",
+                "It may still go through: the running node books it once it is mined, and "
+                "'fizz-node status' says whether it was.",
             ) from None
         except SendUnanswered as unanswered:
             raise TransactionTimeoutError(
                 f"The {self.network.title} RPC endpoint {public_url(self.network.rpc_url)} did "
                 f"not answer within {self._rpc_timeout:g} s when sent the {action} transaction "
                 f"{unanswered.tx_hash}: it may still go through.",
-                "Do not send it again yet: check later with 'fizz-node status', which says "
-                "whether it was mined or dropped.",
+                "Do not send it again yet: the running node books it once the chain has "
+                "mined or dropped it, and 'fizz-node status' says which.",
             ) from None
         except Exception as error:
             raise self._classify(error, address=signer.address) from None
@@ -742,8 +781,10 @@ class AsyncChainClient:
             )
         )
 
-    async def claim_rewards(self, signer: Signer) -> SentTx:
-        return await asyncio.to_thread(self.client.claim_rewards, signer)
+    async def claim_rewards(self, signer: Signer, *, amount: TokenAmount | None = None) -> SentTx:
+        return await asyncio.to_thread(
+            functools.partial(self.client.claim_rewards, signer, amount=amount)
+        )
 
     async def withdraw_earnings(
         self, signer: Signer, fizz_id: int, token: str, amount: int

@@ -14,7 +14,8 @@ Never double-counts, by construction rather than by bookkeeping:
 * **Rewards.** ``FizzRewardsManager.getAccRewardsForFizz`` only grows; the ledger keeps the last
   value seen and books each increase as a credit of the era current when it was seen.
 * **Claims and withdrawals** are keyed by transaction hash; recording one again only moves its
-  status forward (pending → confirmed or failed).
+  status forward (pending → confirmed, failed or dropped), and only confirmed ones count in the
+  totals: a claim booked pending and later confirmed adds its amount once.
 * **Uptime** is stored as merged online intervals: reporting the same span twice, or a session
   start again with a later end after a restart, adds nothing twice.
 
@@ -197,11 +198,15 @@ class EarningsLedger(LedgerDatabase):
         token: str = "SPON",
         decimals: int | None = None,
         status: TxStatus = TxStatus.PENDING,
+        at: float | None = None,
     ) -> Transfer:
         """Book a rewards claim (``ChainClient.claim_rewards``): ``amount`` is the pending reward
-        in base units before claiming; ``status=TxStatus.from_receipt(sent.status)`` once mined.
-        A confirmed claim marks every credited era claimed."""
-        return self._record_transfer(ActivityKind.CLAIM, tx_hash, amount, token, decimals, status)
+        in base units before claiming; ``status=TxStatus.from_receipt(sent.status)`` once mined,
+        ``TxStatus.PENDING`` while the chain has not settled it (settle it later with
+        :meth:`set_tx_status`). ``at`` is when it was sent (default: now). A confirmed claim
+        marks every credited era claimed."""
+        kind = ActivityKind.CLAIM
+        return self._record_transfer(kind, tx_hash, amount, token, decimals, status, at)
 
     def record_withdrawal(
         self,
@@ -211,15 +216,18 @@ class EarningsLedger(LedgerDatabase):
         token: str = "uSPON",
         decimals: int | None = None,
         status: TxStatus = TxStatus.PENDING,
+        at: float | None = None,
     ) -> Transfer:
         """Book a lease earnings withdrawal (``ChainClient.withdraw_earnings``) of ``amount``
-        base units; pass the mined status as for :meth:`record_claim`."""
+        base units; pass the status and ``at`` as for :meth:`record_claim`."""
         kind = ActivityKind.WITHDRAWAL
-        return self._record_transfer(kind, tx_hash, amount, token, decimals, status)
+        return self._record_transfer(kind, tx_hash, amount, token, decimals, status, at)
 
     def set_tx_status(self, tx_hash: str, status: TxStatus) -> Transfer:
-        """Settle a pending claim or withdrawal (e.g. after ``recheck_pending`` on restart).
-        Raises ``KeyError`` for an unknown hash. A final status never changes again."""
+        """Settle a pending claim or withdrawal once the chain says what became of it
+        (``TxStatus.from_receipt`` when mined, ``TxStatus.DROPPED`` when its nonce went to
+        another transaction); returns it as booked. Raises ``KeyError`` for an unknown hash.
+        A final status never changes again, so settling twice changes nothing."""
         with self._transaction() as db:
             row = db.execute(
                 f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE tx_hash=?", (tx_hash.lower(),)
@@ -236,11 +244,12 @@ class EarningsLedger(LedgerDatabase):
         token: str,
         decimals: int | None,
         status: TxStatus,
+        at: float | None = None,
     ) -> Transfer:
         if amount < 0:
             raise ValueError(f"{kind} amount {amount} must be at least 0")
         symbol, digits = self._token(token, decimals)
-        now = self._clock()
+        now = self._clock() if at is None else at
         with self._transaction() as db:
             row = db.execute(
                 f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE tx_hash=?", (tx_hash.lower(),)
@@ -364,10 +373,21 @@ class EarningsLedger(LedgerDatabase):
             for era, token, decimals, points, claimed in rows
         ]
 
-    def transfers(self) -> list[Transfer]:
-        """Claims and withdrawals, newest first."""
+    def transfers(self, limit: int | None = None) -> list[Transfer]:
+        """Claims and withdrawals, newest first (the ``limit`` newest when given)."""
         rows = self._rows(
             f"SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY created_at DESC, rowid DESC"
+            " LIMIT ?",
+            (-1 if limit is None else limit,),  # SQLite: a negative limit is none
+        )
+        return [transfer_from_row(row) for row in rows]
+
+    def unsettled_transfers(self) -> list[Transfer]:
+        """Claims and withdrawals still ``PENDING``, oldest first: look each up on chain and
+        settle it with :meth:`set_tx_status`."""
+        rows = self._rows(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE status=? ORDER BY created_at, rowid",
+            (TxStatus.PENDING.value,),
         )
         return [transfer_from_row(row) for row in rows]
 
@@ -413,13 +433,14 @@ class EarningsLedger(LedgerDatabase):
         return period_totals(self._history(), period, tz)
 
     def lifetime(self) -> dict[str, LifetimeTotal]:
-        """Totals per token symbol since the ledger began (confirmed transfers only)."""
+        """Totals per token symbol since the ledger began (confirmed transfers only: a pending
+        one is counted once it is confirmed, a failed or dropped one never)."""
         sums: dict[str, list[int]] = {}
         digits: dict[str, int] = {}
         slot = {ActivityKind.LEASE_EARNING: 0, ActivityKind.REWARD: 1}
         slot |= {ActivityKind.CLAIM: 2, ActivityKind.WITHDRAWAL: 3}
         for item in self._history():
-            if item.status in (TxStatus.PENDING, TxStatus.FAILED):
+            if item.status is not None and item.status is not TxStatus.CONFIRMED:
                 continue
             sums.setdefault(item.token, [0, 0, 0, 0])[slot[item.kind]] += item.amount
             digits[item.token] = item.decimals

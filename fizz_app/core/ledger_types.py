@@ -8,6 +8,7 @@ ledger does not import the chain client.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -28,6 +29,7 @@ __all__ = [
     "RewardsLike",
     "TokenEarningsLike",
     "Transfer",
+    "TransferNote",
     "TxStatus",
     "UsageSnapshot",
     "format_units",
@@ -57,9 +59,16 @@ def parse_units(amount: str | Decimal, decimals: int, *, what: str = "amount") -
 
 
 class TxStatus(StrEnum):
+    """Where a claim or withdrawal stands. ``PENDING`` until the chain settles it; the other
+    three are final: only ``CONFIRMED`` moved money."""
+
     PENDING = "pending"
+    """Sent, not yet seen mined (also a send whose answer never came: it may still be)."""
     CONFIRMED = "confirmed"
     FAILED = "failed"
+    """Mined and reverted."""
+    DROPPED = "dropped"
+    """Never mined: its nonce was used by another transaction."""
 
     @classmethod
     def from_receipt(cls, status: int) -> TxStatus:
@@ -177,6 +186,51 @@ class Transfer:
     status: TxStatus
     created_at: float
     updated_at: float
+
+    def to_dict(self) -> dict[str, str | int | float]:
+        """JSON-ready, amounts as decimal strings of base units (the snapshot's form)."""
+        return {
+            "kind": self.kind.value,
+            "tx_hash": self.tx_hash,
+            "token": self.token,
+            "decimals": self.decimals,
+            "amount": str(self.amount),
+            "status": self.status.value,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class TransferNote:
+    """What a claim or withdrawal transaction moves, written beside it while it is pending
+    (``PendingTx.memo``), so the ledger can book it from the pending store alone: after a send
+    whose answer was lost, or a restart before the node saw it mined."""
+
+    kind: ActivityKind
+    """``CLAIM`` or ``WITHDRAWAL``."""
+    amount: int
+    token: str
+    decimals: int
+
+    def to_memo(self) -> dict[str, str]:
+        return {
+            "transfer": self.kind.value,
+            "amount": str(self.amount),
+            "token": self.token,
+            "decimals": str(self.decimals),
+        }
+
+    @classmethod
+    def from_memo(cls, memo: Mapping[str, str]) -> TransferNote | None:
+        """The note in ``memo``; ``None`` for another transaction (a registration step) or a
+        memo this version cannot read."""
+        try:
+            kind = ActivityKind(memo["transfer"])
+            note = cls(kind, int(memo["amount"]), memo["token"], int(memo["decimals"]))
+        except (KeyError, ValueError):
+            return None
+        return note if kind in (ActivityKind.CLAIM, ActivityKind.WITHDRAWAL) else None
 
 
 @dataclass(frozen=True)

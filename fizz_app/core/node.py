@@ -173,6 +173,9 @@ class Node(AccountIntents):
         self._desired_store = DesiredStore(data_dir)
         self._desired = Desired()
         self._check_lock = asyncio.Lock()
+        # One settings write or reload at a time: a reload racing a save would see the saved
+        # file as someone else's change and apply (and announce) it a second time.
+        self._settings_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tick_wake = asyncio.Event()
         self._manager: LeaseManager | None = None
@@ -351,9 +354,10 @@ class Node(AccountIntents):
         Raises:
             SettingsError: a value is invalid (the message names the field); nothing is saved.
         """
-        before = self._settings
-        self._settings = await asyncio.to_thread(self._store.update, **changes)
-        self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
+        async with self._settings_lock:
+            before = self._settings
+            self._settings = await asyncio.to_thread(self._store.update, **changes)
+            self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
         await self._settings_applied(before)
         return self._settings.public()
 
@@ -365,23 +369,25 @@ class Node(AccountIntents):
             SettingsError: a value is invalid (the message names ``section.field``); nothing
                 is saved.
         """
-        before = self._settings
-        self._settings = await asyncio.to_thread(self._store.update_section, section, **changes)
-        self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
+        async with self._settings_lock:
+            before = self._settings
+            self._settings = await asyncio.to_thread(self._store.update_section, section, **changes)
+            self._settings_seen = await asyncio.to_thread(self._store.fingerprint)
         await self._settings_applied(before)
         return self._settings.public()
 
     async def _reload_settings(self) -> None:
         """Apply changes another process saved (``fizz-node pricing set`` beside a running
         node): one ``stat()`` a tick; a bad file keeps the current settings and is logged."""
-        change = await asyncio.to_thread(self._store.load_if_changed, self._settings_seen)
-        if change is None:
-            return
-        self._settings_seen = change.fingerprint
-        if change.settings is None:
-            log.warning("the settings file changed but cannot be used: %s", change.error)
-            return
-        before, self._settings = self._settings, change.settings
+        async with self._settings_lock:
+            change = await asyncio.to_thread(self._store.load_if_changed, self._settings_seen)
+            if change is None:
+                return
+            self._settings_seen = change.fingerprint
+            if change.settings is None:
+                log.warning("the settings file changed but cannot be used: %s", change.error)
+                return
+            before, self._settings = self._settings, change.settings
         log.info("settings changed on disk: applied")
         await self._settings_applied(before)
 

@@ -5,6 +5,11 @@ send transactions (register, claim rewards, withdraw lease earnings).
 Every chain call and ledger write runs in a worker thread; results reach front ends through the
 snapshot's ``earnings`` (and ``chain``: whether the RPC endpoint answers) and the returned result
 objects.
+
+A claim or withdrawal whose send got no answer (or was not mined in time) is booked as pending
+at once; the chain watch rechecks the wallet's pending transactions on every check while
+online (the first one right after going online) and settles each in the ledger, confirmed,
+failed or dropped, so the earnings move from pending to final without the user doing anything.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import functools
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +34,7 @@ from .events import ChainChanged, EarningsChanged, EventBus
 from .jobs.lease_store import LeaseState
 from .jobs.leases import LeaseManager
 from .ledger import EarningsLedger
-from .ledger_types import Period, PeriodTotal, TxStatus
+from .ledger_types import ActivityKind, Period, PeriodTotal, TransferNote, TxStatus
 from .online import OnlineTarget, WalletAccess, default_wallets, find_gateway, unlock_wallet
 from .registration import (
     RegistrationResult,
@@ -52,11 +57,16 @@ if TYPE_CHECKING:
         RewardsStatus,
         TokenEarnings,
     )
+    from .transactions import PendingTx, Settlement
     from .wallet import NewWallet, UnlockedWallet, WalletManager
 
 __all__ = ["AccountIntents", "GatewayChoice", "WalletInfo", "connect_latency_ms"]
 
 log = logging.getLogger(__name__)
+
+RECENT_TRANSFERS = 10
+"""Claims and withdrawals in the snapshot's ``earnings["transfers"]`` (newest first), besides
+every one still pending."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,11 @@ class AccountIntents:
     _wake: asyncio.Event
     _bus: EventBus
     _clock: Callable[[], float]
+    _tx_lock: asyncio.Lock | None = None
+    """Held while an intent sends transactions, and while the chain watch rechecks pending
+    ones (created on first use): a recheck broadcasts remembered transactions again, and one
+    racing a send of the same bytes would get that send answered "already known", which counts
+    as refused and forgets a transaction that will be mined."""
 
     # Provided by Node.
     check_hardware: Callable[[], Awaitable[Any]]
@@ -159,15 +174,16 @@ class AccountIntents:
         wallet = await unlock_wallet(wallets, self._passphrase())
         try:
             reward = await asyncio.to_thread(wallet_reward_address, wallets)
-            result = await register_async(
-                chain,
-                wallet,
-                report,
-                region=region,
-                gateway_id=gateway,
-                reward_address=reward,
-                data_dir=self._data_dir,
-            )
+            async with self._sending():
+                result = await register_async(
+                    chain,
+                    wallet,
+                    report,
+                    region=region,
+                    gateway_id=gateway,
+                    reward_address=reward,
+                    data_dir=self._data_dir,
+                )
         finally:
             wallet.close()
         await self.update_settings(node=result.node_settings())
@@ -187,10 +203,16 @@ class AccountIntents:
         Raises:
             UserFacingError: no wallet, not registered, chain unreachable, a malformed amount
                 or token, nothing (or less than ``amount``) to withdraw (the message says how
-                much there is), or too little gas money.
+                much there is), or too little gas money. ``TransactionTimeoutError`` when
+                the send got no answer or was not mined in time: it is booked as pending,
+                and the chain watch settles it once the chain says what became of it.
         """
-        async with self._wallet_and_chain() as (wallet, chain):
-            result = await withdraw_async(chain, wallet, amount=amount, token=token)
+        async with self._wallet_and_chain() as (wallet, chain), self._sending():
+            try:
+                result = await withdraw_async(chain, wallet, amount=amount, token=token)
+            except UserFacingError:
+                await self._book_in_flight(chain, wallet.address)
+                raise
         if self._ledger is not None:
             await asyncio.to_thread(
                 self._ledger.record_withdrawal,
@@ -248,7 +270,8 @@ class AccountIntents:
         else:
             if health.reachable is False:
                 log.info("the chain answers again; booking what it gathered meanwhile")
-            await self._book_chain(rewards, earnings)
+            settlement = await self._recheck_transactions(chain, target)
+            await self._book_chain(rewards, earnings, settlement)
             delay = health.succeeded(started, self._clock(), interval)
         self._publish_chain(health)
         return delay
@@ -258,14 +281,70 @@ class AccountIntents:
         running = any(lease["state"] not in ("closed", "failed") for lease in self._snapshot.leases)
         return self._chain_every if running else self._chain_every * 5
 
+    async def _recheck_transactions(
+        self, chain: AsyncChainClient, target: OnlineTarget
+    ) -> Settlement | None:
+        """What became of the wallet's pending transactions, and of the ledger's pending
+        claims and withdrawals; ``None`` when an intent is sending right now or the chain did
+        not answer (the next check looks again)."""
+        lock = self._sending()
+        if lock.locked():
+            return None
+        async with lock:
+            ledger = self._ledger
+            unsettled = (
+                [] if ledger is None else await asyncio.to_thread(ledger.unsettled_transfers)
+            )
+            settle = functools.partial(
+                chain.client.settle_pending,
+                target.wallet.address,
+                [transfer.tx_hash for transfer in unsettled],
+            )
+            try:
+                return await call_detached(settle, "transactions-check")
+            except UserFacingError as error:
+                # Not a reason to hold back what the reads just gathered: what was settled
+                # before the failure is looked up again by hash next time.
+                text = scrub(str(error), chain.network.rpc_url)
+                log.info("pending transactions not rechecked: %s", text)
+                return None
+
     async def _book_chain(
-        self, rewards: RewardsStatus, earnings: tuple[TokenEarnings, ...]
+        self,
+        rewards: RewardsStatus,
+        earnings: tuple[TokenEarnings, ...],
+        settlement: Settlement | None = None,
     ) -> None:
+        """Everything one check read, into the ledger; then one refresh of the snapshot, so
+        a check publishes at most one ``EarningsChanged``."""
         self._rewards = rewards
-        if self._ledger is not None:
-            await asyncio.to_thread(self._ledger.record_rewards, rewards)
-            await asyncio.to_thread(self._ledger.reconcile, earnings)
+        ledger = self._ledger
+        if ledger is not None:
+            if settlement is not None:
+                # Before the reconciliation: a withdrawal confirmed now counts in it.
+                await asyncio.to_thread(_book_settlement, ledger, settlement)
+            await asyncio.to_thread(ledger.record_rewards, rewards)
+            await asyncio.to_thread(ledger.reconcile, earnings)
         await self._refresh_earnings()
+
+    async def _book_in_flight(self, chain: AsyncChainClient, address: str) -> None:
+        """Book the wallet's claims and withdrawals that were sent and not seen mined as
+        pending (after a send that failed: one whose answer was lost may still be mined)."""
+        ledger = self._ledger
+        if ledger is None:
+            return
+        try:
+            in_flight = await asyncio.to_thread(chain.client.pending_transactions, address)
+            if in_flight:
+                await asyncio.to_thread(_book_pending, ledger, in_flight)
+                await self._refresh_earnings()
+        except Exception:  # the caller's error matters more; the chain watch books them later
+            log.exception("could not book the pending transactions")
+
+    def _sending(self) -> asyncio.Lock:
+        if self._tx_lock is None:
+            self._tx_lock = asyncio.Lock()
+        return self._tx_lock
 
     def _publish_chain(self, health: ChainHealth | None) -> None:
         """The chain's state into the snapshot; ``ChainChanged`` only when reachability or
@@ -281,11 +360,18 @@ class AccountIntents:
 
         Raises:
             UserFacingError: no wallet, chain unreachable, nothing to claim (the chain's
-                reason), or not enough gas.
+                reason), or not enough gas. ``TransactionTimeoutError`` when the send got no
+                answer or was not mined in time: the claim is booked as pending, and the chain
+                watch settles it once the chain says what became of it.
         """
         async with self._wallet_and_chain() as (wallet, chain):
             rewards = await chain.rewards(wallet.address)
-            sent = await chain.claim_rewards(wallet)
+            async with self._sending():
+                try:
+                    sent = await chain.claim_rewards(wallet, amount=rewards.pending)
+                except UserFacingError:
+                    await self._book_in_flight(chain, wallet.address)
+                    raise
         if self._ledger is not None:
             await asyncio.to_thread(
                 self._ledger.record_claim,
@@ -487,6 +573,7 @@ class AccountIntents:
             },
             "chain": [check.summary() for check in checks],
             "rewards": None if self._rewards is None else self._rewards.to_dict(),
+            "transfers": await asyncio.to_thread(_transfers_shown, ledger),
         }
         if earnings != self._snapshot.earnings:
             self._snapshot = self._snapshot.evolve(earnings=earnings)
@@ -527,6 +614,50 @@ def _read_chain(
     rewards = client.rewards(target.wallet.address)
     earnings = client.earnings(registration.fizz_id, list(registration.payments_accepted))
     return rewards, earnings
+
+
+def _transfers_shown(ledger: EarningsLedger) -> list[dict[str, Any]]:
+    """The newest claims and withdrawals and every pending one, newest first (blocking)."""
+    shown = ledger.transfers(RECENT_TRANSFERS)
+    hashes = {transfer.tx_hash for transfer in shown}
+    older = [t for t in ledger.unsettled_transfers() if t.tx_hash not in hashes]
+    return [transfer.to_dict() for transfer in [*shown, *older[::-1]]]
+
+
+def _book_settlement(ledger: EarningsLedger, settlement: Settlement) -> None:
+    """Each settled transaction's final status into the ledger, and the wallet's claims and
+    withdrawals still in flight as pending (blocking)."""
+    for outcome in settlement.settled:
+        mined = outcome.mined
+        status = TxStatus.DROPPED if mined is None else TxStatus.from_receipt(mined.status)
+        pending = outcome.pending
+        action = "transaction" if pending is None else f"{pending.action} transaction"
+        log.info("%s %s settled on chain: %s", action, outcome.hash, status.value)
+        try:
+            ledger.set_tx_status(outcome.hash, status)
+        except KeyError:
+            # Sent by a run that ended before booking it (a crash, or quitting while it was
+            # waiting to be mined): its memo says what it moved.
+            note = None if pending is None else TransferNote.from_memo(pending.memo)
+            if pending is not None and note is not None:
+                _record_transfer(ledger, outcome.hash, note, status, pending.sent_at)
+    _book_pending(ledger, settlement.in_flight)
+
+
+def _book_pending(ledger: EarningsLedger, in_flight: Iterable[PendingTx]) -> None:
+    """Claims and withdrawals sent and not yet mined, as pending; ones booked already stay as
+    they are (blocking)."""
+    for pending in in_flight:
+        note = TransferNote.from_memo(pending.memo)
+        if note is not None:
+            _record_transfer(ledger, pending.hash, note, TxStatus.PENDING, pending.sent_at)
+
+
+def _record_transfer(
+    ledger: EarningsLedger, tx_hash: str, note: TransferNote, status: TxStatus, at: float
+) -> None:
+    record = ledger.record_claim if note.kind is ActivityKind.CLAIM else ledger.record_withdrawal
+    record(tx_hash, note.amount, token=note.token, decimals=note.decimals, status=status, at=at)
 
 
 def _chain_state(chain: dict[str, Any] | None) -> tuple[bool, str | None] | None:

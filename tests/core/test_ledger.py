@@ -34,6 +34,7 @@ from fizz_app.core.ledger_types import (
     ChainEarnings,
     Period,
     PeriodTotal,
+    TransferNote,
     TxStatus,
     format_units,
     parse_units,
@@ -262,6 +263,55 @@ def test_era_rewards_claims_and_withdrawals(ledger: EarningsLedger, clock: Clock
     assert not ledger.era_rewards()[0].claimed
     ledger.record_rewards(rewards(9, 30 * SPON, 0))
     assert ledger.era_rewards()[0].claimed
+
+
+def test_a_pending_transfer_settles_once_and_counts_only_when_confirmed(
+    ledger: EarningsLedger, clock: Clock
+) -> None:
+    ledger.record_rewards(rewards(7, 10 * SPON, 10 * SPON))
+    sent_at = clock.now - 30
+    claim = ledger.record_claim(HASH_A, 10 * SPON, status=TxStatus.PENDING, at=sent_at)
+    withdrawal = ledger.record_withdrawal(HASH_B, 4 * USPON)
+    assert (claim.created_at, withdrawal.created_at) == (sent_at, clock.now)
+    assert [t.tx_hash for t in ledger.unsettled_transfers()] == [HASH_A, HASH_B]  # oldest first
+    assert ledger.lifetime()["SPON"].claimed == 0
+    assert "uSPON" not in ledger.lifetime()  # a pending withdrawal moved nothing yet
+
+    # Settled by a recheck, then booked again by the intent that sent it (or a second
+    # recheck): the amount counts once.
+    clock.now += 60
+    confirmed = ledger.set_tx_status(HASH_A, TxStatus.CONFIRMED)
+    assert (confirmed.status, confirmed.updated_at) == (TxStatus.CONFIRMED, clock.now)
+    ledger.record_claim(HASH_A, 10 * SPON, status=TxStatus.CONFIRMED)
+    ledger.set_tx_status(HASH_A, TxStatus.CONFIRMED)
+    assert ledger.lifetime()["SPON"].claimed == 10 * SPON
+    assert ledger.era_rewards()[0].claimed
+
+    dropped = ledger.set_tx_status(HASH_B, TxStatus.DROPPED)
+    assert dropped.status is TxStatus.DROPPED
+    assert ledger.set_tx_status(HASH_B, TxStatus.CONFIRMED).status is TxStatus.DROPPED  # final
+    assert "uSPON" not in ledger.lifetime()
+    assert ledger.unsettled_transfers() == []
+    assert [t.status for t in ledger.transfers()] == [TxStatus.DROPPED, TxStatus.CONFIRMED]
+    assert [t.tx_hash for t in ledger.transfers(limit=1)] == [HASH_B]
+    assert dropped.to_dict() == {
+        "kind": "withdrawal",
+        "tx_hash": HASH_B,
+        "token": "uSPON",
+        "decimals": 6,
+        "amount": str(4 * USPON),
+        "status": "dropped",
+        "created_at": withdrawal.created_at,
+        "updated_at": clock.now,
+    }
+
+
+def test_transfer_notes_round_trip_and_ignore_other_memos() -> None:
+    note = TransferNote(ActivityKind.WITHDRAWAL, 4 * USPON, "uSPON", 6)
+    assert TransferNote.from_memo(note.to_memo()) == note
+    assert TransferNote.from_memo({}) is None  # a registration step
+    assert TransferNote.from_memo({**note.to_memo(), "transfer": "reward"}) is None
+    assert TransferNote.from_memo({**note.to_memo(), "amount": "lots"}) is None
 
 
 def test_uptime_spans_merge_and_split_by_era(tmp_path: Path) -> None:

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from web3 import Web3
 
+from devnet.chain.tx import send
 from fizz_app.core.chain import ChainClient
 from fizz_app.core.chain_errors import RpcUnreachableError, TransactionTimeoutError
+from fizz_app.core.ledger_types import ActivityKind, TransferNote
 from fizz_app.core.networks import load_network
-from fizz_app.core.transactions import PendingTxStore
+from fizz_app.core.transactions import PendingTxStore, Settlement
 from fizz_app.core.wallet import UnlockedWallet
 from tests.devnet.gateway_env import SPEC, Chain
 from tests.local_network import ProxyMode, RpcServer, SwitchableProxy, thread_safe_chain
@@ -28,6 +30,7 @@ PATH_KEY = "0123456789abcdefKEY"
 QUERY_KEY = "TOPSECRETVALUE"
 PASSWORD = "sekret-pass"
 RPC_TIMEOUT = 1.0
+SPON = 10**18
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +151,66 @@ def test_a_send_the_host_refused_is_forgotten_at_once(
     # The next transaction takes the same nonce: nothing was left waiting.
     client.update_spec(wallet, SPEC)
     assert _nonce(chain, wallet) == nonce + 1
+
+
+def test_settle_reports_each_outcome_once_with_its_note_and_finds_hashes_settled_elsewhere(
+    chain: Chain, proxy: SwitchableProxy, tmp_path: Path
+) -> None:
+    wallet = UnlockedWallet(chain.register())
+    other = UnlockedWallet(chain.register())
+    manager = chain.deployment.contract(chain.w3, "FizzRewardsManager")
+    add = manager.functions.addFizzPendingRewards([wallet.address], [7 * SPON])
+    send(chain.w3, add, chain.deployment.admin)
+    client = _client(chain, tmp_path, proxy)
+    nonce = _nonce(chain, wallet)
+    signer = BreaksAfterSigning(wallet, proxy, ProxyMode.HANG)
+    with pytest.raises(TransactionTimeoutError):
+        client.claim_rewards(signer)  # reads the pending reward itself
+    tx_hash = Web3.keccak(signer.signed[0]).to_0x_hex()
+    proxy.switch(ProxyMode.FORWARD)
+
+    # What it moves is remembered with it, for the ledger.
+    [pending] = client.pending_transactions(wallet.address)
+    assert TransferNote.from_memo(pending.memo) == TransferNote(
+        ActivityKind.CLAIM, 7 * SPON, "SPON", 18
+    )
+    # Another wallet's recheck neither reports nor broadcasts it.
+    assert client.pending_transactions(other.address) == []
+    assert client.settle_pending(other.address) == Settlement((), ())
+    assert _nonce(chain, wallet) == nonce
+    # Its own: still in flight (the hung host never passed it on), so it is broadcast again...
+    first = client.settle_pending(wallet.address)
+    assert first.settled == () and [p.hash for p in first.in_flight] == [tx_hash]
+    # ...and mined: reported once, with its note, then forgotten.
+    [outcome] = client.settle_pending(wallet.address).settled
+    assert outcome.hash == tx_hash and outcome.pending is not None
+    assert outcome.mined is not None and outcome.mined.status == 1
+    assert outcome.pending.memo == pending.memo
+    assert client.settle_pending(wallet.address) == Settlement((), ())
+
+    # Hashes a ledger still counts as pending although another run settled them: a dropped one
+    # (settled by 'fizz-node status') from the settled log, the mined one from the log too.
+    signer = BreaksAfterSigning(wallet, proxy, ProxyMode.HANG)
+    with pytest.raises(TransactionTimeoutError):
+        client.update_spec(signer, SPEC)
+    dropped = Web3.keccak(signer.signed[0]).to_0x_hex()
+    proxy.switch(ProxyMode.FORWARD)
+    _other_use_of_nonce(chain, wallet, nonce + 1)
+    assert client.recheck_pending() == [f"update spec: transaction {dropped} was dropped"]
+    unknown = "0x" + "12" * 32
+    found = client.settle_pending(wallet.address, [tx_hash.upper().replace("0X", "0x"), dropped])
+    by_hash = {o.hash: o for o in found.settled}
+    assert set(by_hash) == {tx_hash, dropped} and found.in_flight == ()
+    assert by_hash[dropped].mined is None and by_hash[dropped].pending is not None
+    assert by_hash[dropped].pending.action == "update spec"
+    logged = by_hash[tx_hash]
+    assert logged.mined is not None and logged.mined.status == 1
+    assert logged.pending is not None and logged.pending.memo == pending.memo
+    # Without the log (another data folder): the mined one by its receipt; one the chain has
+    # no receipt for is left pending, never guessed dropped (it may be another network's).
+    elsewhere = _client(chain, tmp_path / "elsewhere", proxy)
+    [by_receipt] = elsewhere.settle_pending(wallet.address, [tx_hash, dropped, unknown]).settled
+    assert by_receipt.hash == tx_hash and by_receipt.pending is None
+    assert (
+        by_receipt.mined is not None and by_receipt.mined.block_number == outcome.mined.block_number
+    )

@@ -39,6 +39,13 @@ USPON_DECIMALS = 6
 Handler = Callable[[concurrent.futures.Future[Any]], None]
 
 
+def _transfer_words(transfer: dict[str, Any]) -> str:
+    """``Claim of 7 SPON (transaction 0x…)`` for a snapshot's ``earnings["transfers"]`` row."""
+    kind = "Claim" if transfer.get("kind") == "claim" else "Withdrawal"
+    amount = amount_of(transfer.get("amount", "0"), int(transfer.get("decimals", 0)))
+    return f"{kind} of {amount} {transfer.get('token', '')} (transaction {transfer['tx_hash']})"
+
+
 def default_export_name(today: date | None = None) -> str:
     """The file name the CSV export suggests: ``fizz-earnings-YYYY-MM-DD.csv``."""
     return f"fizz-earnings-{(today or date.today()).isoformat()}.csv"
@@ -77,6 +84,9 @@ class EarningsPage(QWidget):
         self._balances_loaded = False
         self._busy = False
         self._claimable = True
+        self._pending: set[str] = set()
+        """Hashes of claims and withdrawals last seen pending, to say when the chain settles
+        them (the engine rechecks them by itself)."""
         self._totals: list[PeriodTotal] = []
         self._view = build_earnings_view(self)
         self._connect()
@@ -336,7 +346,39 @@ class EarningsPage(QWidget):
         leases, chain = lease_lines(self._earnings)
         self._view.lease_lifetime.setText(leases)
         self._view.chain.setText(chain)
+        self._render_transfers()
         self._update_buttons()
+
+    def _render_transfers(self) -> None:
+        """A line when a claim or withdrawal is pending (its send got no answer, or it waits
+        to be mined), and when the chain settles one that was."""
+        transfers = (self._earnings or {}).get("transfers") or []
+        pending = {t["tx_hash"]: t for t in transfers if t.get("status") == "pending"}
+        settled = [
+            t for t in transfers if t["tx_hash"] in self._pending and t.get("status") != "pending"
+        ]
+        new = [t for hash_, t in pending.items() if hash_ not in self._pending]
+        self._pending = set(pending)
+        if self._busy:  # the intent's own answer comes next
+            return
+        if settled:
+            transfer = settled[0]
+            words = {
+                "confirmed": "confirmed on chain",
+                "failed": "failed on chain",
+                "dropped": "dropped: it never went through, nothing was paid",
+            }
+            status = str(transfer.get("status"))
+            set_tone(self._view.tx_status, None if status == "confirmed" else Tone.ERROR)
+            self._view.tx_status.setText(
+                f"{_transfer_words(transfer)} {words.get(status, status)}."
+            )
+        elif new:
+            set_tone(self._view.tx_status, None)
+            self._view.tx_status.setText(
+                f"{_transfer_words(new[0])} is pending: the node keeps checking the chain "
+                "and says here once it is confirmed or dropped."
+            )
 
     def _connect(self) -> None:
         view = self._view

@@ -26,6 +26,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -64,6 +65,21 @@ class LockedTesterProvider(EthereumTesterProvider):
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         with self._request_lock:
             return super().make_request(method, params)
+
+
+async def until(
+    predicate: Callable[[], object], timeout: float = 30.0, what: str = "", *, every: float = 0.02
+) -> None:
+    """Await until ``predicate()`` is true, checking every ``every`` seconds.
+
+    Raises:
+        AssertionError: ``timeout`` seconds passed first (the message names ``what``).
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(every)
 
 
 def thread_safe_chain(home: Path) -> Chain:

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from tests.local_network import (
     proxied_chain,
     registered_node_parts,
     thread_safe_chain,
+    until,
 )
 
 SPON = 10**18
@@ -188,14 +189,6 @@ def make_node(
         chain_retry=FIRST_RETRY,
     )
     return address, Node(**kwargs)
-
-
-async def until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 def chain_of(node: Node) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from fizz_app.core.state import DesiredState, NodeStatus
 from fizz_app.core.wallet import WalletManager
 from gateway_client.backoff import ReconnectPolicy
 from gateway_client.protocol import TunnelConfig
+from tests.local_network import until as _until_within
 
 from ..devnet.gateway_env import Chain, free_port_range
 
@@ -107,11 +108,8 @@ def make_node(
 
 
 async def until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.05)
+    """Leases and containers take longer than state changes: wait up to a minute."""
+    await _until_within(predicate, timeout, what, every=0.05)
 
 
 def lease_of(node: Node, lease_id: str) -> dict[str, Any] | None:

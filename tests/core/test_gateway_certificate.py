@@ -13,8 +13,6 @@ wss on loopback, restarted on the same port, and the engine with a keystore wall
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,7 @@ from fizz_app.core.chain import AsyncChainClient
 from fizz_app.core.node import CERTIFICATE_MISMATCH, Node
 from fizz_app.core.state import NodeStatus
 from tests.devnet.gateway_env import Chain, free_port_range
-from tests.local_network import CONFIG, registered_node_parts, thread_safe_chain
+from tests.local_network import CONFIG, registered_node_parts, thread_safe_chain, until
 
 MISMATCH = " ".join(CERTIFICATE_MISMATCH)
 
@@ -34,14 +32,6 @@ MISMATCH = " ".join(CERTIFICATE_MISMATCH)
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
     return thread_safe_chain(tmp_path_factory.mktemp("chain"))
-
-
-async def until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 async def publish(chain: Chain, url: str, certificate: Certificate) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from tests.local_network import (
     proxied_chain,
     registered_node_parts,
     thread_safe_chain,
+    until,
 )
 
 SPON = 10**18
@@ -118,14 +119,6 @@ def rpc(host: LosesTheAnswer) -> Iterator[RpcServer]:
 def gateway(chain: Chain, tmp_path: Path) -> Iterator[BackgroundGateway]:
     with BackgroundGateway(chain, tmp_path) as running:
         yield running
-
-
-async def until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 def earnings_of(node: Node) -> dict[str, Any]:

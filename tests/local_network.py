@@ -413,6 +413,22 @@ class SwitchableProxy:
             self._hung.discard(sock)
 
 
+RPC_PASSWORD = "sekret-pass"
+RPC_PATH_KEY = "0123456789abcdefKEY"
+RPC_QUERY_KEY = "TOPSECRETVALUE"
+"""The secrets :func:`keyed_proxy` puts in its address, as Alchemy/Infura-style URLs carry
+them (userinfo, path, query): tests check that none of them ever leaves the core."""
+
+
+def keyed_proxy(address: tuple[str, int]) -> SwitchableProxy:
+    """A :class:`SwitchableProxy` to ``address`` whose URL carries a password and API keys."""
+    return SwitchableProxy(
+        address,
+        credentials=f"ada:{RPC_PASSWORD}@",
+        suffix=f"/v2/{RPC_PATH_KEY}?apikey={RPC_QUERY_KEY}",
+    )
+
+
 def proxied_chain(
     chain: Chain, home: Path, url: str, *, rpc_timeout: float
 ) -> Callable[[Settings], AsyncChainClient]:

@@ -28,10 +28,14 @@ from fizz_app.core.node import Node
 from fizz_app.core.state import NodeStatus
 from tests.devnet.gateway_env import Chain
 from tests.local_network import (
+    RPC_PASSWORD,
+    RPC_PATH_KEY,
+    RPC_QUERY_KEY,
     BackgroundGateway,
     ProxyMode,
     RpcServer,
     SwitchableProxy,
+    keyed_proxy,
     proxied_chain,
     registered_node_parts,
     thread_safe_chain,
@@ -39,9 +43,7 @@ from tests.local_network import (
 )
 
 SPON = 10**18
-PASSWORD = "sekret-pass"
-PATH_KEY = "0123456789abcdefKEY"
-QUERY_KEY = "TOPSECRETVALUE"
+PASSWORD, PATH_KEY, QUERY_KEY = RPC_PASSWORD, RPC_PATH_KEY, RPC_QUERY_KEY
 SECRETS = (PASSWORD, PATH_KEY, QUERY_KEY)
 CHAIN_EVERY = 0.5
 """Seconds between checks while leases run; none runs here, so checks come every 2.5 s."""
@@ -174,8 +176,7 @@ def gateway(chain: Chain, tmp_path: Path) -> Iterator[BackgroundGateway]:
 @pytest.fixture
 def proxy(rpc: RpcServer) -> Iterator[SwitchableProxy]:
     """The node's way to the chain, with a password and API keys in its address."""
-    suffix = f"/v2/{PATH_KEY}?apikey={QUERY_KEY}"
-    with SwitchableProxy(rpc.address, credentials=f"ada:{PASSWORD}@", suffix=suffix) as running:
+    with keyed_proxy(rpc.address) as running:
         yield running
 
 

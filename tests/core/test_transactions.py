@@ -24,11 +24,18 @@ from fizz_app.core.networks import load_network
 from fizz_app.core.transactions import PendingTxStore, Settlement
 from fizz_app.core.wallet import UnlockedWallet
 from tests.devnet.gateway_env import SPEC, Chain
-from tests.local_network import ProxyMode, RpcServer, SwitchableProxy, thread_safe_chain
+from tests.local_network import (
+    RPC_PASSWORD,
+    RPC_PATH_KEY,
+    RPC_QUERY_KEY,
+    ProxyMode,
+    RpcServer,
+    SwitchableProxy,
+    keyed_proxy,
+    thread_safe_chain,
+)
 
-PATH_KEY = "0123456789abcdefKEY"
-QUERY_KEY = "TOPSECRETVALUE"
-PASSWORD = "sekret-pass"
+PASSWORD, PATH_KEY, QUERY_KEY = RPC_PASSWORD, RPC_PATH_KEY, RPC_QUERY_KEY
 RPC_TIMEOUT = 1.0
 SPON = 10**18
 
@@ -46,8 +53,7 @@ def rpc(chain: Chain) -> Iterator[RpcServer]:
 
 @pytest.fixture
 def proxy(rpc: RpcServer) -> Iterator[SwitchableProxy]:
-    suffix = f"/v2/{PATH_KEY}?apikey={QUERY_KEY}"
-    with SwitchableProxy(rpc.address, credentials=f"ada:{PASSWORD}@", suffix=suffix) as running:
+    with keyed_proxy(rpc.address) as running:
         yield running
 
 

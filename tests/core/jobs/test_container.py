@@ -91,6 +91,18 @@ def wait_for(predicate: object, timeout: float = 10) -> bool:
     return True
 
 
+def logs_requests(port: int, output: Output, timeout: float = 30) -> bool:
+    """True once ``output`` carries httpd's log line for a request to ``port``. It asks again
+    every second: Podman's log follow can miss a line written while it attaches (a known
+    k8s-file race under load), and each request writes a fresh line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        http_get(port)
+        if wait_for(lambda: "url:/index.html" in output.text(), timeout=1):
+            return True
+    return False
+
+
 def test_runner_implements_the_protocol(container_runner: ContainerRunner) -> None:
     runner: JobRunner = container_runner
     assert runner.available()
@@ -110,7 +122,7 @@ def test_http_server_runs_limited_and_stop_leaves_nothing(
     assert http_get(port) == INDEX_HTML
     assert handle.outcome() is None
     # httpd -vv logs each request to stderr: the output stream carries it.
-    assert wait_for(lambda: "url:/index.html" in output.text()), output.text()
+    assert logs_requests(port, output), output.text()
 
     container = engine_client.containers.get(handle.container_id)
     host = container.attrs["HostConfig"]
@@ -191,7 +203,7 @@ def test_adopt_after_the_runner_is_gone_controls_the_container(
         assert handle.ports == {8080: port}
         assert handle.outcome() is None
         assert http_get(port) == INDEX_HTML
-        assert wait_for(lambda: "url:/index.html" in outputs[lease_id].text())
+        assert logs_requests(port, outputs[lease_id]), outputs[lease_id].text()
         assert handle.usage().cpu_seconds > 0
         assert handle.stop(grace=1).reason is EndReason.STOPPED
         assert leftovers(engine_client, lease_id) == []

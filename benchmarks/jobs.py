@@ -174,7 +174,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     import psutil
     import wasmtime
 
-    from devnet.engine.images import busybox_image
+    from devnet.engine.images import WEB_SERVER_COMMAND, busybox_image
     from fizz_app.core.jobs.container import ContainerRunner
     from fizz_app.core.jobs.lease_store import LeaseStore
     from fizz_app.core.jobs.leases import LeaseManager
@@ -199,7 +199,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         http = {
             "name": "web",
             "image": image,
-            "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+            "command": list(WEB_SERVER_COMMAND),
             "resources": {
                 "cpu": {"units": {"val": "500"}},
                 "memory": {"size": {"val": str(64 * MIB)}},

@@ -35,7 +35,7 @@ from web3.logs import DISCARD
 from devnet.chain.deploy import Deployment
 from devnet.chain.faucet import USPON_UNIT, fund
 from devnet.chain.tx import TransactionError, send
-from devnet.engine.images import INDEX_HTML
+from devnet.engine.images import INDEX_HTML, WEB_SERVER_COMMAND
 from devnet.engine.registry import LocalRegistry
 from devnet.market.orders import order_spec
 from devnet.market.settlement import BLOCK_SECONDS
@@ -81,7 +81,7 @@ def web_service(image: str) -> dict[str, Any]:
     return {
         "name": "web",
         "image": image,
-        "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+        "command": list(WEB_SERVER_COMMAND),
         "resources": {
             "cpu": {"units": {"val": "500"}},
             "memory": {"size": {"val": str(64 * MIB)}},
@@ -294,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
         tenant = Tenant(deployment, api_url, timeout=args.timeout)
         tenant.deposit()
         with LocalRegistry() as registry:
-            registry.add_image(*WEB_IMAGE, cmd=("httpd", "-f", "-p", "8080", "-h", "/www"))
+            registry.add_image(*WEB_IMAGE, cmd=WEB_SERVER_COMMAND)
             image = f"{registry.address}/{WEB_IMAGE[0]}:{WEB_IMAGE[1]}"
             _say(f"serving image {image} from this tenant's registry")
             done = 0

@@ -18,7 +18,14 @@ from pathlib import Path
 import docker
 import docker.errors
 
-__all__ = ["BUSYBOX", "IMAGE_REPOSITORY", "INDEX_HTML", "BusyboxMissing", "busybox_image"]
+__all__ = [
+    "BUSYBOX",
+    "IMAGE_REPOSITORY",
+    "INDEX_HTML",
+    "WEB_SERVER_COMMAND",
+    "BusyboxMissing",
+    "busybox_image",
+]
 
 BUSYBOX = Path("/bin/busybox")
 """Debian's busybox-static: a static binary runs in any root file system."""
@@ -28,6 +35,10 @@ APPLETS = (
 ).split()
 IMAGE_REPOSITORY = "localhost/fizz-test-busybox"
 INDEX_HTML = b"<h1>fizz test page</h1>\n"
+WEB_SERVER_COMMAND = ("sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait")
+"""The demo web service: httpd on port 8080 under a shell that ends on SIGTERM. A process
+running as a container's PID 1 ignores SIGTERM unless it installs a handler (httpd does not),
+so httpd alone would sit out the node's whole stop grace (5 s) on every lease close."""
 
 
 class BusyboxMissing(RuntimeError):

@@ -1,9 +1,10 @@
 """``fizz-node run``: the node, headless, in the foreground (a terminal, SSH, a service unit).
 
 It goes online (and stays online after restarts: the desired state is saved), prints one
-readable line per change — status, leases, the chain's RPC endpoint not answering and answering
-again — and on Ctrl-C or SIGTERM drains cleanly: it stops taking leases, closes the running ones
-(telling the gateway), logs off and exits 0.
+readable line per change — status, leases, earnings (at most one line of totals every
+:data:`EARNINGS_LINE_EVERY` seconds), claims and withdrawals pending and settled, the chain's RPC
+endpoint not answering and answering again — and on Ctrl-C or SIGTERM drains cleanly: it
+stops taking leases, closes the running ones (telling the gateway), logs off and exits 0.
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..core import paths
 from ..core.config import SettingsStore
+from ..core.earnings_text import SETTLED_WORDS, TransferWatch, lifetime_summary, transfer_words
 from .wallet_commands import open_wallets
 
 if TYPE_CHECKING:
-    from ..core.events import ChainChanged, Event
+    from ..core.events import ChainChanged, EarningsChanged, Event
     from ..core.node import Node
 
-__all__ = ["add_parsers", "run_node"]
+__all__ = ["EARNINGS_LINE_EVERY", "add_parsers", "run_node"]
+
+EARNINGS_LINE_EVERY = 30.0
+"""Seconds between two lines of earnings totals: lease payments stream in every few seconds,
+and a line for each would bury the rest. A change held back is printed with the next event
+after that."""
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,6 +104,11 @@ class _Printer:
         self._lease_states: dict[str, str] = {}
         self._chain_down_since: float | None = None
         """When the chain's RPC endpoint stopped answering, while it does not."""
+        self._transfers = TransferWatch()
+        self._totals_shown = ""
+        self._totals_shown_at = -EARNINGS_LINE_EVERY
+        self._totals_held: EarningsChanged | None = None
+        """The newest earnings whose totals were not printed yet (too soon after the last)."""
 
     def _emit(self, text: str, data: dict[str, Any]) -> None:
         if self._json:
@@ -116,10 +128,16 @@ class _Printer:
         )
 
     def event(self, event: Event) -> None:
-        from ..core.events import ChainChanged, LeaseChanged, StatusChanged
+        from ..core.events import ChainChanged, EarningsChanged, LeaseChanged, StatusChanged
 
+        held = self._totals_held
+        due = event.at - self._totals_shown_at >= EARNINGS_LINE_EVERY
+        if held is not None and due and not isinstance(event, EarningsChanged):
+            self._totals(held, event.at)
         if isinstance(event, ChainChanged) and not self._json:
             self._chain(event)
+        elif isinstance(event, EarningsChanged) and not self._json:
+            self._earnings(event)
         elif isinstance(event, StatusChanged):
             self._emit(f"{event.status.value:<10} {event.reason}", event.to_dict())
         elif isinstance(event, LeaseChanged):
@@ -138,6 +156,31 @@ class _Printer:
             )
         elif self._json:
             self._emit("", event.to_dict())
+
+    def _earnings(self, event: EarningsChanged) -> None:
+        """A line for each claim or withdrawal that became pending or was settled, and one of
+        the lifetime totals when they changed (see :data:`EARNINGS_LINE_EVERY`)."""
+        news = self._transfers.update(event.earnings)
+        for transfer in news.settled:
+            status = str(transfer.get("status"))
+            words = SETTLED_WORDS.get(status, status)
+            self._emit(f"{transfer_words(transfer)} {words}", event.to_dict())
+        for transfer in news.pending:
+            self._emit(
+                f"{transfer_words(transfer)} is pending: the node keeps checking the chain",
+                event.to_dict(),
+            )
+        if event.at - self._totals_shown_at >= EARNINGS_LINE_EVERY:
+            self._totals(event, event.at)
+        else:
+            self._totals_held = event
+
+    def _totals(self, event: EarningsChanged, now: float) -> None:
+        self._totals_held = None
+        summary = lifetime_summary(event.earnings)
+        if summary != self._totals_shown:
+            self._totals_shown, self._totals_shown_at = summary, now
+            self._emit(f"earnings: {summary}", event.to_dict())
 
     def _chain(self, event: ChainChanged) -> None:
         """A line when the chain's RPC endpoint stops answering (or fails differently), and one

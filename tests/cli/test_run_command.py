@@ -148,3 +148,56 @@ def test_run_json_prints_every_chain_event_as_it_is() -> None:
     printed = [json.loads(line) for line in out.getvalue().splitlines()]
     assert printed == [event.to_dict() for event in story]
     assert printed[1]["type"] == "chain_changed" and printed[1]["chain"]["reachable"] is False
+
+
+def earnings_event(seq: int, at: float, leases: int, *transfers: dict[str, Any]) -> Any:
+    from fizz_app.core.events import EarningsChanged
+
+    lifetime = {
+        "uSPON": {
+            "decimals": 6,
+            "lease_earnings": str(leases),
+            "rewards": "0",
+            "claimed": "0",
+            "withdrawn": "0",
+        }
+    }
+    return EarningsChanged(
+        seq=seq, at=at, earnings={"lifetime": lifetime, "transfers": list(transfers)}
+    )
+
+
+def test_run_prints_earnings_totals_at_most_every_half_minute_and_each_settlement() -> None:
+    from fizz_app.cli.run_command import EARNINGS_LINE_EVERY
+    from fizz_app.core.events import StatusChanged
+    from fizz_app.core.state import NodeStatus
+
+    start = 1_780_000_000.0
+    tx_hash = "0x" + "ef" * 32
+    withdrawal = {"kind": "withdrawal", "tx_hash": tx_hash, "token": "uSPON", "decimals": 6}
+    pending = {**withdrawal, "amount": "1500000", "status": "pending"}
+    confirmed = {**pending, "status": "confirmed"}
+    out = io.StringIO()
+    printer = _Printer(out, as_json=False)
+    story = [
+        earnings_event(1, start, 250_000),  # printed: the first totals
+        earnings_event(2, start + 5, 500_000),  # held: too soon
+        earnings_event(3, start + 10, 1_500_000, pending),  # the withdrawal; totals held
+        StatusChanged(seq=4, at=start + 20, status=NodeStatus.ONLINE, reason="online"),
+        StatusChanged(  # the held totals come out with the first event after the pause
+            seq=5, at=start + EARNINGS_LINE_EVERY + 1, status=NodeStatus.ONLINE, reason="online"
+        ),
+        earnings_event(6, start + 40, 1_500_000, confirmed),  # settled; totals unchanged
+    ]
+    for event in story:
+        printer.event(event)
+    lines = [line.split("  ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "earnings: 0.25 uSPON earned from leases",
+        f"Withdrawal of 1.5 uSPON (transaction {tx_hash}) is pending: the node keeps checking "
+        "the chain",
+        "online     online",
+        "earnings: 1.5 uSPON earned from leases",
+        "online     online",
+        f"Withdrawal of 1.5 uSPON (transaction {tx_hash}) confirmed on chain",
+    ]

@@ -38,6 +38,7 @@ import psutil
 import pytest
 
 from devnet.chain.anvil import anvil_binary
+from devnet.engine.images import WEB_SERVER_COMMAND
 from devnet.supervise import Child, cli_json, fizz_node_command, free_port, spawn, wait_for
 from tests.e2e.processes import node_env, ours, until, walk
 
@@ -45,7 +46,6 @@ pytestmark = pytest.mark.timeout(900)
 
 ERA_SECONDS = 60
 WEB = ("fizz/fault-web", "1")
-HTTPD = ("httpd", "-f", "-p", "8080", "-h", "/www")
 MAX_PRICE = 1_000_000  # base units per block: 1 uSPON, the demo tenant's default
 
 
@@ -131,7 +131,7 @@ class Network:
     docker_host: str
     fizz_id: int
 
-    def web(self, command: tuple[str, ...] = HTTPD) -> dict[str, Any]:
+    def web(self, command: tuple[str, ...] = WEB_SERVER_COMMAND) -> dict[str, Any]:
         from devnet.tenant import web_service
 
         service = web_service(self.image)
@@ -215,7 +215,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
                                folder)  # fmt: skip
             node.start()
             wait_for(node.running, r'"status": "online"', 120)
-            registry.add_image(*WEB, cmd=HTTPD)
+            registry.add_image(*WEB, cmd=WEB_SERVER_COMMAND)
             image = f"{registry.address}/{WEB[0]}:{WEB[1]}"
             deployment = Deployment.read(home / "devnet" / "deployment.json")
             tenant = Tenant(deployment, str(description["api_url"]), timeout=120)

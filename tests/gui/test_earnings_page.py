@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMessageBox  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from devnet.chain.tx import send  # noqa: E402
-from fizz_app.core.state import NodeSnapshot, NodeStatus  # noqa: E402
+from fizz_app.core.state import DesiredState, NodeSnapshot, NodeStatus  # noqa: E402
 from fizz_app.gui.bridge import EngineBridge  # noqa: E402
 from fizz_app.gui.pages.earnings import EarningsPage, default_export_name  # noqa: E402
 from tests.core.test_engine import lease_on_chain, settle  # noqa: E402
@@ -191,3 +191,33 @@ def test_withdraw_part_of_settled_earnings(online: Online, gui_chain: Any) -> No
     online.wait_label("transaction_status", "The withdrawal did not go through.")
     assert "10 uSPON" in online.label("transaction_status")
     assert page.withdraw_button.isEnabled()
+
+
+def test_the_page_says_when_a_claim_is_pending_and_when_the_chain_settles_it(
+    qtbot: QtBot, make_bridge: Callable[..., EngineBridge], tmp_path: Path
+) -> None:
+    # The snapshots the engine publishes (their pending and settled transfers come from a real
+    # chain in tests/core/test_node_pending_transfers.py), delivered through the bridge's signal.
+    bridge = make_bridge()
+    page = EarningsPage(bridge)
+    qtbot.addWidget(page)
+    tx_hash = "0x" + "12" * 32
+    claim = {"kind": "claim", "tx_hash": tx_hash, "token": "SPON", "decimals": 18}
+    claim["amount"] = str(7 * SPON)
+    base = NodeSnapshot(
+        seq=1, version="test", status=NodeStatus.OFFLINE, status_reason="", network="devnet",
+        desired=DesiredState.OFFLINE, profile="devnet", data_dir=str(tmp_path),
+    )  # fmt: skip
+    status = page.findChild(QLabel, "transaction_status")
+    assert status is not None
+    for seq, state in enumerate(("pending", "pending", "dropped"), start=2):
+        earnings = {"lifetime": {}, "transfers": [{**claim, "status": state}]}
+        bridge.sig_snapshot.emit(base.evolve(seq=seq, earnings=earnings))
+        if seq == 2:
+            assert status.text() == (
+                f"Claim of 7 SPON (transaction {tx_hash}) is pending: the node keeps checking "
+                "the chain and says here once it is confirmed or dropped."
+            )
+    assert status.text() == (
+        f"Claim of 7 SPON (transaction {tx_hash}) dropped: it never went through, nothing was paid."
+    )

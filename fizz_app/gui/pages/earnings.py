@@ -17,6 +17,7 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QMessageBox, QPushButton, QWidget
 
+from ...core.earnings_text import SETTLED_WORDS, TransferWatch, transfer_words
 from ...core.ledger_types import PeriodTotal, parse_units
 from ...core.state import NodeSnapshot
 from ..bridge import EngineBridge, EngineNotRunning, describe_error
@@ -37,13 +38,6 @@ GAS_PLACES = 6
 USPON_DECIMALS = 6
 
 Handler = Callable[[concurrent.futures.Future[Any]], None]
-
-
-def _transfer_words(transfer: dict[str, Any]) -> str:
-    """``Claim of 7 SPON (transaction 0x…)`` for a snapshot's ``earnings["transfers"]`` row."""
-    kind = "Claim" if transfer.get("kind") == "claim" else "Withdrawal"
-    amount = amount_of(transfer.get("amount", "0"), int(transfer.get("decimals", 0)))
-    return f"{kind} of {amount} {transfer.get('token', '')} (transaction {transfer['tx_hash']})"
 
 
 def default_export_name(today: date | None = None) -> str:
@@ -84,7 +78,7 @@ class EarningsPage(QWidget):
         self._balances_loaded = False
         self._busy = False
         self._claimable = True
-        self._pending: set[str] = set()
+        self._transfers = TransferWatch()
         """Hashes of claims and withdrawals last seen pending, to say when the chain settles
         them (the engine rechecks them by itself)."""
         self._totals: list[PeriodTotal] = []
@@ -352,31 +346,20 @@ class EarningsPage(QWidget):
     def _render_transfers(self) -> None:
         """A line when a claim or withdrawal is pending (its send got no answer, or it waits
         to be mined), and when the chain settles one that was."""
-        transfers = (self._earnings or {}).get("transfers") or []
-        pending = {t["tx_hash"]: t for t in transfers if t.get("status") == "pending"}
-        settled = [
-            t for t in transfers if t["tx_hash"] in self._pending and t.get("status") != "pending"
-        ]
-        new = [t for hash_, t in pending.items() if hash_ not in self._pending]
-        self._pending = set(pending)
+        news = self._transfers.update(self._earnings)
         if self._busy:  # the intent's own answer comes next
             return
-        if settled:
-            transfer = settled[0]
-            words = {
-                "confirmed": "confirmed on chain",
-                "failed": "failed on chain",
-                "dropped": "dropped: it never went through, nothing was paid",
-            }
+        if news.settled:
+            transfer = news.settled[0]
             status = str(transfer.get("status"))
             set_tone(self._view.tx_status, None if status == "confirmed" else Tone.ERROR)
             self._view.tx_status.setText(
-                f"{_transfer_words(transfer)} {words.get(status, status)}."
+                f"{transfer_words(transfer)} {SETTLED_WORDS.get(status, status)}."
             )
-        elif new:
+        elif news.pending:
             set_tone(self._view.tx_status, None)
             self._view.tx_status.setText(
-                f"{_transfer_words(new[0])} is pending: the node keeps checking the chain "
+                f"{transfer_words(news.pending[0])} is pending: the node keeps checking the chain "
                 "and says here once it is confirmed or dropped."
             )
 

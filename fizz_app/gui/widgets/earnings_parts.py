@@ -1,20 +1,20 @@
 """Building blocks of the Earnings page: money formatting and the card and label helpers.
 
-Amounts arrive from the engine as base units (strings or ints) with their ``decimals``; they
-are turned into whole tokens with :class:`~decimal.Decimal` only (never floats).
+Amounts arrive from the engine as base units (strings or ints) with their ``decimals``; the
+core's :mod:`~fizz_app.core.earnings_text` turns them into whole tokens (never floats).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
-from ...core.ledger_types import format_units
+from ...core.earnings_text import amount_of, grouped
 
 __all__ = [
     "amount_of",
@@ -26,26 +26,6 @@ __all__ = [
     "text_label",
     "title_font",
 ]
-
-
-def grouped(value: Decimal, places: int | None = None) -> str:
-    """``value`` with thousands separators, cut (never rounded up) to ``places`` decimals when
-    given, without trailing zeros: ``grouped(Decimal("12345.5"))`` is ``12,345.5``."""
-    if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places), ROUND_DOWN)
-    text = f"{value.normalize():,f}"
-    return "0" if text in ("-0", "") else text
-
-
-def amount_of(raw: object, decimals: int, places: int | None = None) -> str:
-    """Base units ``raw`` (int or digits) of a token with ``decimals``, as whole tokens."""
-    try:
-        units = int(str(raw))
-    except ValueError:
-        return "?"
-    if places is None:
-        return grouped(Decimal(format_units(units, decimals)))
-    return grouped(Decimal(units).scaleb(-decimals), places)
 
 
 def _token_amount(data: Mapping[str, Any] | None) -> tuple[Decimal, str] | None:

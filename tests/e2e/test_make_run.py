@@ -83,8 +83,9 @@ def test_make_run_without_a_display_earns_and_stops_on_ctrl_c(
         took = _until_earning(demo, env, 180)
         print(f"make run (headless): earning {time.monotonic() - started:.0f} s after it started "
               f"({took:.0f} s after the first page was served)")  # fmt: skip
-        # The node's own status lines are shown, prefixed with its name.
+        # The node's own status lines are shown, prefixed with its name, its earnings too.
         assert re.search(r"\[node\] .*lease", demo.output(1_000_000)), demo.output()
+        wait_for(demo, r"\[node\] .*earnings: (?!0 )[\d.,]+ uSPON earned from leases", 90)
         demo.process.send_signal(signal.SIGINT)  # Ctrl-C
         assert demo.process.wait(120) == 0, demo.output()
     finally:

@@ -21,7 +21,8 @@ from devnet.chain.provider import publish_gateway
 from devnet.gateway.server import GatewayServer
 from devnet.gateway.tls import Certificate, self_signed_certificate
 from fizz_app.core.chain import AsyncChainClient
-from fizz_app.core.node import CERTIFICATE_MISMATCH, Node
+from fizz_app.core.node import Node
+from fizz_app.core.node_online import CERTIFICATE_MISMATCH
 from fizz_app.core.state import NodeStatus
 from tests.devnet.gateway_env import Chain, free_port_range
 from tests.local_network import CONFIG, registered_node_parts, thread_safe_chain, until

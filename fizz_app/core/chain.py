@@ -5,7 +5,8 @@ ResourceRegistry, FizzRewardsManager, EscrowProtocol), so the same code works ag
 local devnet and the published Base deployments. Blocking: the engine calls it through
 ``asyncio.to_thread``; the CLI calls it directly.
 
-Every failure is raised as a :class:`~fizz_app.core.chain_errors.ChainError` with a plain
+What it reads comes back as the frozen data of :mod:`fizz_app.core.chain_types` (re-exported
+here). Every failure is raised as a :class:`~fizz_app.core.chain_errors.ChainError` with a plain
 message that never shows the RPC address's credentials or keys. Reads are retried with backoff
 when the RPC endpoint refuses or drops the connection; one that timed out is not (the endpoint
 kept silent for the whole HTTP timeout). Transactions are sent once (see
@@ -15,13 +16,10 @@ kept silent for the whole HTTP timeout). Transactions are sent once (see
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +38,16 @@ from .chain_errors import (
     classify,
 )
 from .chain_health import public_url, scrub
+from .chain_types import (
+    FIZZ_STATUS_NAMES,
+    Balances,
+    ChainStatus,
+    FizzRegistration,
+    GatewayInfo,
+    RewardsStatus,
+    TokenAmount,
+    TokenEarnings,
+)
 from .contracts import DecodedRevert, ErrorDecoder, load_abi
 from .ledger_types import ActivityKind, TransferNote
 from .networks import NetworkProfile
@@ -69,16 +77,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-FIZZ_STATUS_NAMES = (
-    "unregistered",
-    "registered",
-    "active",
-    "maintenance",
-    "suspended",
-    "deactivated",
-)
-"""The network's node status enum, by value (spheron-network.md 3.5)."""
 
 READ_RETRY_DELAYS = (0.5, 1.0, 2.0)
 """Seconds to wait before each retry of a read whose RPC endpoint refused the connection."""
@@ -121,125 +119,6 @@ _CONTRACT_ABIS = {
     "ProviderRegistry": "ProviderRegistry",
 }
 """Network contract key -> ABI artifact name."""
-
-
-# ---- Data -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenAmount:
-    raw: int
-    decimals: int
-    symbol: str
-
-    @property
-    def value(self) -> Decimal:
-        """The amount in whole tokens."""
-        return Decimal(self.raw).scaleb(-self.decimals)
-
-    def __str__(self) -> str:
-        return f"{self.value.normalize():f} {self.symbol}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"raw": str(self.raw), "value": f"{self.value:f}", "symbol": self.symbol}
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    """JSON-ready fields of a chain dataclass: nested values through their own ``to_dict``
-    (token amounts, registrations...), tuples as lists."""
-    return {f.name: _field(getattr(value, f.name)) for f in dataclasses.fields(value)}
-
-
-def _field(value: Any) -> Any:
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if isinstance(value, tuple | list):
-        return [_field(item) for item in value]
-    return value
-
-
-@dataclass(frozen=True)
-class FizzRegistration:
-    fizz_id: int
-    provider_id: int
-    spec: str
-    payments_accepted: tuple[str, ...]
-    status: int
-    join_timestamp: int
-    wallet_address: str
-    reward_wallet: str
-
-    @property
-    def status_name(self) -> str:
-        if 0 <= self.status < len(FIZZ_STATUS_NAMES):
-            return FIZZ_STATUS_NAMES[self.status]
-        return f"status {self.status}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**_plain(self), "status_name": self.status_name}
-
-
-@dataclass(frozen=True)
-class GatewayInfo:
-    """A gateway (provider) as ProviderRegistry publishes it."""
-
-    provider_id: int
-    host_uri: str
-    """Where nodes connect: ``wss://host:port`` (the devnet publishes ``ws://`` without TLS)."""
-    certificate: str
-    """The gateway's TLS certificate (PEM) that nodes pin; empty when none is published."""
-    wallet_address: str
-    status: int
-
-
-@dataclass(frozen=True)
-class RewardsStatus:
-    current_era: int
-    pending: TokenAmount
-    accumulated: TokenAmount
-    per_era: TokenAmount
-    last_claimed_era: int
-    denied: bool
-    paused: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
-
-@dataclass(frozen=True)
-class TokenEarnings:
-    token: str
-    earned: TokenAmount
-    withdrawn: TokenAmount
-    balance: TokenAmount
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
-
-@dataclass(frozen=True)
-class Balances:
-    gas: TokenAmount
-    tokens: tuple[TokenAmount, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
-
-@dataclass(frozen=True)
-class ChainStatus:
-    """Everything ``fizz-node status`` shows about a wallet on one network."""
-
-    network: str
-    chain_id: int
-    address: str
-    registration: FizzRegistration | None
-    rewards: RewardsStatus | None
-    earnings: tuple[TokenEarnings, ...]
-    balances: Balances
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**_plain(self), "registered": self.registration is not None}
 
 
 # ---- Client -----------------------------------------------------------------------------------

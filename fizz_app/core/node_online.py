@@ -5,7 +5,9 @@ owner wants the node online, and pinned to the certificate the gateway published
 attributes below). It unlocks the wallet, finds the node's registration and gateway on chain,
 runs the tunnel (:class:`~fizz_app.core.tunnel.GatewayLink`) and retries after failures. When
 the gateway presents a certificate other than the pinned one, it reads the gateway from chain
-again and pins the one published there (a renewal); it never connects unpinned.
+again and pins the one published there (a renewal); it never connects unpinned. When the
+gateway stops answering, it reads the chain again every few attempts and follows the gateway
+to a new published address (a move).
 """
 
 from __future__ import annotations
@@ -170,23 +172,24 @@ class GatewaySession(AccountIntents):
         return link
 
     async def _run_pinned(self, link: GatewayLink) -> GatewayInfo | None:
-        """Run ``link`` until it stops (``None``), or until the gateway, after presenting a
-        certificate other than the pinned one, turns out to have published another certificate
-        or address on chain: then the link is stopped and the gateway as published now is
-        returned, to be pinned by a new link. While the chain still names the pinned
-        certificate the link keeps retrying with it and the status says so.
+        """Run ``link`` until it stops (``None``), or until the gateway turns out to have
+        published another certificate or address on chain: then the link is stopped and the
+        gateway as published now is returned, to be pinned by a new link. The chain is read
+        again when the gateway presents a certificate other than the pinned one (while the
+        chain still names the pinned one, the link keeps retrying with it and the status says
+        so), and after every few connection attempts in a row that failed (it may have moved).
 
         Raises:
             GatewayRefused: the gateway refused the node for good.
         """
         running = asyncio.create_task(link.run(), name="gateway-link")
-        rejected: asyncio.Task[None] | None = None
+        rejected = asyncio.create_task(link.certificate_rejected(), name="gateway-pin")
+        unreachable = asyncio.create_task(link.unreachable(), name="gateway-unreachable")
         chain: AsyncChainClient | None = None
         try:
             while True:
-                rejected = asyncio.create_task(link.certificate_rejected(), name="gateway-pin")
                 done, _ = await asyncio.wait(
-                    {running, rejected}, return_when=asyncio.FIRST_COMPLETED
+                    {running, rejected, unreachable}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if running in done:
                     running.result()  # GatewayRefused, or the link was stopped
@@ -206,18 +209,24 @@ class GatewaySession(AccountIntents):
                     link.stop()
                     await running
                     return published
-                if self._pin_error is None:
-                    log.warning(
-                        "gateway %d at %s presents a certificate other than the one it "
-                        "published on chain; refusing it",
-                        link.provider_id,
-                        link.url,
+                if unreachable in done:  # not moved: keep retrying where it is
+                    unreachable = asyncio.create_task(
+                        link.unreachable(), name="gateway-unreachable"
                     )
-                self._pin_error = " ".join(CERTIFICATE_MISMATCH)
-                self._update_status()
+                if rejected in done:
+                    rejected = asyncio.create_task(link.certificate_rejected(), name="gateway-pin")
+                    if self._pin_error is None:
+                        log.warning(
+                            "gateway %d at %s presents a certificate other than the one it "
+                            "published on chain; refusing it",
+                            link.provider_id,
+                            link.url,
+                        )
+                    self._pin_error = " ".join(CERTIFICATE_MISMATCH)
+                    self._update_status()
         finally:
-            for task in (rejected, running):
-                if task is not None and not task.done():
+            for task in (rejected, unreachable, running):
+                if not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task

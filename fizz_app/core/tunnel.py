@@ -79,6 +79,7 @@ __all__ = [
     "GatewayLink",
     "LinkState",
     "MessageSigner",
+    "RECHECK_AFTER_FAILURES",
     "gateway_url",
 ]
 
@@ -86,6 +87,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GATEWAY_PORT = 8544
 """The real network's gateway WebSocket port (spheron-network.md 5.3)."""
+
+RECHECK_AFTER_FAILURES = 3
+"""Failed connection attempts in a row (other than certificate errors) after which
+:meth:`GatewayLink.unreachable` returns: the gateway may have moved to another address."""
 
 
 class MessageSigner(Protocol):
@@ -302,6 +307,9 @@ class GatewayLink:
         """The pinned certificate (PEM), as published on chain when the link was built."""
         self.url = url
         self._rejected = asyncio.Event()
+        self._unreachable = asyncio.Event()
+        self._failures = 0
+        """Failed connection attempts since the last login (certificate errors excluded)."""
         self._signer = signer
         self._capacity = capacity
         self._on_message = on_message
@@ -356,6 +364,17 @@ class GatewayLink:
         """
         await self._rejected.wait()
         self._rejected.clear()
+
+    async def unreachable(self) -> None:
+        """Return after every :data:`RECHECK_AFTER_FAILURES` connection attempts in a row that
+        failed for another reason than the certificate (at once if that happened since the
+        last return).
+
+        The link keeps retrying the same address: read the gateway from chain again, and
+        build a new link when it published another address (the gateway moved).
+        """
+        await self._unreachable.wait()
+        self._unreachable.clear()
 
     def send(self, message: Message) -> bool:
         """Send a control message now; False while disconnected (the caller resends its state
@@ -455,6 +474,10 @@ class GatewayLink:
     def _on_connect_error(self, error: BaseException) -> None:
         if _is_certificate_error(error):
             self._rejected.set()
+            return
+        self._failures += 1
+        if self._failures % RECHECK_AFTER_FAILURES == 0:
+            self._unreachable.set()
 
     async def _sign(self, text: str) -> str:
         # Keyring-backed wallets may block (D-Bus): sign off the event loop.
@@ -463,6 +486,7 @@ class GatewayLink:
     async def _on_event(self, connection: Connection, event: Event) -> None:
         if isinstance(event, Welcomed):
             self._fizz_id = event.welcome.fizz_id
+            self._failures = 0
             log.info(
                 "connected to gateway %d as fizz node %d",
                 self.provider_id,

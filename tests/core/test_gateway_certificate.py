@@ -1,10 +1,12 @@
-"""The gateway renews its TLS certificate while the node is online.
+"""The gateway renews its TLS certificate, or moves, while the node is online.
 
 The node pins the certificate the gateway publishes on chain. When the gateway comes back with
 another one, the node's reconnects fail TLS verification; the engine then reads the gateway
 from chain again and, once the new certificate is published there, pins it and goes back
 online by itself. A certificate the chain does not name is refused for good, with a status
-that says so: the node never falls back to unpinned TLS.
+that says so: the node never falls back to unpinned TLS. A gateway that moves to another
+address (same certificate) and publishes it is followed there: after a few failed attempts in a
+row the engine reads the chain again.
 
 Everything is real: the in-process chain with the real contracts, the reference gateway over
 wss on loopback, restarted on the same port, and the engine with a keystore wallet.
@@ -116,6 +118,37 @@ async def test_a_renewed_certificate_published_on_chain_is_pinned_and_an_imposto
                 assert refused_as_unpublished(node) and not connected(node)
             assert impostor.status()["gateway"]["sessions"] == 0
             assert "intercepting" in node.snapshot().why_no_jobs
+    finally:
+        for gateway in gateways:
+            await gateway.stop()
+
+
+async def test_a_gateway_that_moves_and_publishes_its_new_address_is_followed(
+    chain: Chain, tmp_path: Path
+) -> None:
+    certificate = self_signed_certificate("127.0.0.1")
+    first = await start_gateway(chain, tmp_path, certificate)
+    await publish(chain, first.url, certificate)
+    _, kwargs = registered_node_parts(chain, tmp_path / "node")
+    gateways = [first]
+    try:
+        async with Node(**kwargs) as node:
+            await node.start()
+            await until(lambda: node.snapshot().status is NodeStatus.ONLINE, what="online")
+            await first.stop()
+            await until(lambda: not connected(node), what="the gateway gone")
+            # Same certificate, another port: nothing fails TLS, the old address just stops
+            # answering. The move is published once the new gateway runs.
+            moved = await start_gateway(chain, tmp_path, certificate)
+            gateways.append(moved)
+            assert moved.url != first.url
+            await publish(chain, moved.url, certificate)
+            await until(
+                lambda: connected(node) and (node.snapshot().gateway or {})["url"] == moved.url,
+                what="connected at the new address",
+            )
+            assert moved.status()["gateway"]["sessions"] == 1
+            assert node.snapshot().status is NodeStatus.ONLINE
     finally:
         for gateway in gateways:
             await gateway.stop()

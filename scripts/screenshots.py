@@ -85,22 +85,13 @@ def _virtual_screen() -> Iterator[str]:
     """Start Xvfb on a free display; yields its ``DISPLAY`` value and stops it afterwards."""
     if shutil.which("Xvfb") is None:
         raise ScreenshotError("Xvfb is not installed: run scripts/bootstrap.sh, or --offscreen")
-    read_end, write_end = os.pipe()
-    screen = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
+    from tests.virtual_screen import XvfbError, xvfb_display
+
     try:
-        with os.fdopen(read_end) as pipe:
-            number = pipe.readline().strip()
-        if not number:
-            raise ScreenshotError("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        _stop(screen)
+        with xvfb_display() as display:
+            yield display
+    except XvfbError as error:  # only xvfb_display raises it: Xvfb did not start
+        raise ScreenshotError(str(error)) from error
 
 
 @contextlib.contextmanager
@@ -110,6 +101,8 @@ def _tray_host(display: str) -> Iterator[bool]:
         print("trayer is not installed: no tray icon in the screenshots", file=sys.stderr)
         yield False
         return
+    from tests.virtual_screen import stop
+
     host = subprocess.Popen(
         ["trayer", "--edge", "top", "--align", "right", "--width", "10"],
         env={**os.environ, "DISPLAY": display},
@@ -119,16 +112,7 @@ def _tray_host(display: str) -> Iterator[bool]:
     try:
         yield True
     finally:
-        _stop(host)
-
-
-def _stop(process: subprocess.Popen[Any]) -> None:
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        stop(host, grace_s=5)
 
 
 # ---- Capture -------------------------------------------------------------------------------------

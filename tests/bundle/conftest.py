@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from fizz_app import __version__
+
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
 BUNDLE = DIST / "Fizz"
@@ -26,6 +28,26 @@ BUDGET_UNPACKED = 220_000_000
 BUDGET_TARBALL = 90_000_000
 
 Frozen = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def assert_each_name_on_path_runs_its_program(
+    cli: Path, app: Path, frozen_env: dict[str, str], folder: Path
+) -> None:
+    """Link ``cli`` and ``app`` into ``folder``/bin as ``fizz-node`` and ``fizz-app`` (the names
+    the .deb puts in /usr/bin), run each by that name from PATH with ``--version`` in
+    ``frozen_env``, and assert that each says it is what its name says: the command line
+    (``fizz-node X``) and the desktop app (``Fizz Node X``), at this version."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "fizz-node").symlink_to(cli)
+    (bin_dir / "fizz-app").symlink_to(app)
+    env = {**frozen_env, "PATH": f"{bin_dir}{os.pathsep}{frozen_env['PATH']}"}
+    for name, expected in (("fizz-node", "fizz-node"), ("fizz-app", "Fizz Node")):
+        result = subprocess.run(
+            [name, "--version"], capture_output=True, text=True, env=env, cwd=folder, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"{expected} {__version__}", name
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,14 @@ from keyring.backend import KeyringBackend
 
 from fizz_app import __version__
 
-from .conftest import BUDGET_UNPACKED, BUNDLE, PROBE, ROOT, Frozen
+from .conftest import (
+    BUDGET_UNPACKED,
+    BUNDLE,
+    PROBE,
+    ROOT,
+    Frozen,
+    assert_each_name_on_path_runs_its_program,
+)
 
 LINUX = sys.platform.startswith("linux")
 
@@ -187,17 +194,9 @@ def test_the_name_picks_the_app_or_the_command_line(
     assert frozen("Fizz", "--version").stdout.strip() == f"Fizz Node {__version__}"
     assert frozen("fizz-node", "--version").stdout.strip() == f"fizz-node {__version__}"
     # Started through links on PATH named like the .deb's /usr/bin/fizz-node and fizz-app.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "fizz-node").symlink_to(bundle / "fizz-node")
-    (bin_dir / "fizz-app").symlink_to(bundle / "Fizz")
-    env = {**frozen_env, "PATH": f"{bin_dir}{os.pathsep}{frozen_env['PATH']}"}
-    for name, expected in (("fizz-node", "fizz-node"), ("fizz-app", "Fizz Node")):
-        result = subprocess.run(
-            [name, "--version"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == f"{expected} {__version__}", name
+    assert_each_name_on_path_runs_its_program(
+        bundle / "fizz-node", bundle / "Fizz", frozen_env, tmp_path
+    )
 
 
 # ---- The probe: the dependencies, exercised in the frozen environment ----------------------

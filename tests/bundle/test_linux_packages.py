@@ -16,7 +16,7 @@ import pytest
 
 from fizz_app import __version__
 
-from .conftest import BUDGET_TARBALL, DIST
+from .conftest import BUDGET_TARBALL, DIST, assert_each_name_on_path_runs_its_program
 
 HICOLOR_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
@@ -120,17 +120,7 @@ def test_commands_on_path_run_from_opt(
     assert cli.stat().st_ino == app.stat().st_ino
     # The programs run from where the package put it (not from dist/), and started by the
     # names on PATH, each is what its name says.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "fizz-node").symlink_to(cli)
-    (bin_dir / "fizz-app").symlink_to(app)
-    env = {**frozen_env, "PATH": f"{bin_dir}{os.pathsep}{frozen_env['PATH']}"}
-    for name, expected in (("fizz-node", "fizz-node"), ("fizz-app", "Fizz Node")):
-        result = subprocess.run(
-            [name, "--version"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == f"{expected} {__version__}", name
+    assert_each_name_on_path_runs_its_program(cli, app, frozen_env, tmp_path)
 
 
 def test_portable_tarball_holds_the_bundle() -> None:

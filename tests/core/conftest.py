@@ -1,6 +1,11 @@
-"""Fixtures shared by the core tests: a hand-built hardware report and its verdict."""
+"""Fixtures shared by the core tests: a hand-built hardware report and its verdict; a chain
+served over HTTP JSON-RPC (``chain`` and ``rpc``, one per module) behind a keyed proxy
+(``proxy``, one per test). A module that defines its own ``chain`` gets ``rpc`` and ``proxy``
+over that one."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,6 +22,8 @@ from fizz_app.core.report import (
     StorageInfo,
 )
 from fizz_app.core.requirements import evaluate, load_profile
+from tests.devnet.gateway_env import Chain
+from tests.local_network import RpcServer, SwitchableProxy, keyed_proxy, thread_safe_chain
 
 GIB = 1024**3
 GB = 1000**3
@@ -91,3 +98,24 @@ def sample_report() -> HardwareReport:
 def sample_verdict(sample_report: HardwareReport) -> Verdict:
     """``sample_report`` judged against the real network's profile (one GPU warning)."""
     return evaluate(sample_report, load_profile("spheron-fizz"))
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    """The in-process chain with every contract (:func:`thread_safe_chain`), for one module."""
+    return thread_safe_chain(tmp_path_factory.mktemp("chain"))
+
+
+@pytest.fixture(scope="module")
+def rpc(chain: Chain) -> Iterator[RpcServer]:
+    """The module's ``chain`` served over HTTP JSON-RPC."""
+    with RpcServer(chain.w3) as server:
+        yield server
+
+
+@pytest.fixture
+def proxy(rpc: RpcServer) -> Iterator[SwitchableProxy]:
+    """The node's way to the chain for one test: a :func:`keyed_proxy` in front of ``rpc`` (a
+    password and API keys in its address), forwarding until the test switches it."""
+    with keyed_proxy(rpc.address) as running:
+        yield running

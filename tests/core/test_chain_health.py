@@ -33,12 +33,9 @@ from tests.local_network import (
     RPC_QUERY_KEY,
     BackgroundGateway,
     ProxyMode,
-    RpcServer,
     SwitchableProxy,
-    keyed_proxy,
     proxied_chain,
     registered_node_parts,
-    thread_safe_chain,
     until,
 )
 
@@ -156,27 +153,9 @@ async def test_cancelling_a_detached_call_returns_at_once_while_it_still_blocks(
 # ---- The engine against an RPC endpoint that stops answering ------------------------------------
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    return thread_safe_chain(tmp_path_factory.mktemp("chain"))
-
-
-@pytest.fixture(scope="module")
-def rpc(chain: Chain) -> Iterator[RpcServer]:
-    with RpcServer(chain.w3) as server:
-        yield server
-
-
 @pytest.fixture
 def gateway(chain: Chain, tmp_path: Path) -> Iterator[BackgroundGateway]:
     with BackgroundGateway(chain, tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def proxy(rpc: RpcServer) -> Iterator[SwitchableProxy]:
-    """The node's way to the chain, with a password and API keys in its address."""
-    with keyed_proxy(rpc.address) as running:
         yield running
 
 

@@ -9,7 +9,6 @@ the wallet has signed, starts accepting connections and never answering (or refu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +28,12 @@ from tests.local_network import (
     RPC_PATH_KEY,
     RPC_QUERY_KEY,
     ProxyMode,
-    RpcServer,
     SwitchableProxy,
-    keyed_proxy,
-    thread_safe_chain,
 )
 
 PASSWORD, PATH_KEY, QUERY_KEY = RPC_PASSWORD, RPC_PATH_KEY, RPC_QUERY_KEY
 RPC_TIMEOUT = 1.0
 SPON = 10**18
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    return thread_safe_chain(tmp_path_factory.mktemp("chain"))
-
-
-@pytest.fixture(scope="module")
-def rpc(chain: Chain) -> Iterator[RpcServer]:
-    with RpcServer(chain.w3) as server:
-        yield server
-
-
-@pytest.fixture
-def proxy(rpc: RpcServer) -> Iterator[SwitchableProxy]:
-    with keyed_proxy(rpc.address) as running:
-        yield running
 
 
 class BreaksAfterSigning:

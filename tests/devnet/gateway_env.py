@@ -1,5 +1,6 @@
-"""Helpers for the gateway tests: the in-process chain with registered nodes, NodeClients that
-sign with real keys, a tiny HTTP server behind a node, and polling with a deadline."""
+"""Helpers for the gateway tests: the in-process chain with registered nodes, the reference
+gateway, NodeClients that sign with real keys, a tiny HTTP server
+behind a node, and polling with a deadline."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ from devnet.chain.accounts import gateway_account
 from devnet.chain.deploy import Deployment, deploy_all
 from devnet.chain.faucet import fund
 from devnet.chain.tx import send, send_signed
+from devnet.gateway.server import GatewayServer
 from devnet.gateway.sessions import Session
-from fizz_app.core.chain import ChainClient
+from fizz_app.core.chain import AsyncChainClient, ChainClient
 from fizz_app.core.networks import load_network
 from fizz_app.core.wallet import UnlockedWallet
 from gateway_client.backoff import ReconnectPolicy
@@ -46,6 +48,7 @@ from gateway_client.protocol import (
     HeartbeatAcked,
     SessionClosing,
     State,
+    TunnelConfig,
     TunnelProtocol,
     Welcomed,
 )
@@ -61,6 +64,7 @@ CAPACITY = Capacity(
     os="linux",
     arch="x86_64",
 )
+FAST_HEARTBEATS = TunnelConfig(heartbeat_interval=0.2, heartbeat_timeout=5.0)
 
 
 @dataclass
@@ -175,6 +179,17 @@ class Chain:
         send_signed(self.w3, call, account)
         return int(registry.functions.addressToProviderId(account.address).call())
 
+    def pending_rewards(self, address: str) -> int:
+        """The era rewards ``address`` has been given and not claimed yet (in SPON wei)."""
+        rewards = self.deployment.contract(self.w3, "FizzRewardsManager").functions
+        return int(rewards.pendingRewards(address).call())
+
+    def era_clock(self) -> tuple[int, int]:
+        """When the first reward era began (``genesisTimestamp``) and how many seconds an era
+        lasts: era ``n`` starts at ``genesis + n * length``."""
+        rewards = self.deployment.contract(self.w3, "FizzRewardsManager").functions
+        return int(rewards.genesisTimestamp().call()), int(rewards.eraSeconds().call())
+
 
 @functools.cache
 def _deployed_devnet() -> tuple[Web3, Deployment]:
@@ -194,6 +209,28 @@ def devnet_as_deployed(home: Path) -> Iterator[Chain]:
         yield Chain(w3, deployment, home)
     finally:
         tester.revert_to_snapshot(snapshot)
+
+
+@contextlib.asynccontextmanager
+async def gateway_running(
+    chain: Chain, folder: Path, **options: Any
+) -> AsyncIterator[GatewayServer]:
+    """The reference gateway of ``chain`` serving on this event loop, stopped when the block
+    ends: on a free range of public ports, with fast heartbeats (:data:`FAST_HEARTBEATS`) and
+    its state file in ``folder``. ``options`` go to :class:`GatewayServer` and override these
+    (``public_ports=``, ``offer_timeout=``, ``certificate=``...)."""
+    settings: dict[str, Any] = {
+        "public_ports": free_port_range(),
+        "config": FAST_HEARTBEATS,
+        "state_path": folder / "gateway-state.json",
+        **options,
+    }
+    server = GatewayServer(AsyncChainClient(chain.client), chain.gateway_id, **settings)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def node_session(

@@ -22,7 +22,6 @@ from devnet.chain.tx import send, send_signed
 from devnet.gateway.deployments import DeploymentError
 from devnet.gateway.server import GatewayServer
 from devnet.gateway.tls import self_signed_certificate
-from fizz_app.core.chain import AsyncChainClient
 from fizz_app.core.pinning import pinned_client_context
 from gateway_client.backoff import ReconnectPolicy
 from gateway_client.client import Connection, NodeClient
@@ -39,13 +38,14 @@ from gateway_client.messages import (
     Manifest,
     Usage,
 )
-from gateway_client.protocol import ControlReceived, Event, TunnelConfig, Welcomed
+from gateway_client.protocol import ControlReceived, Event, Welcomed
 
 from .gateway_env import (
     CAPACITY,
     Chain,
     HttpAnswer,
     free_port_range,
+    gateway_running,
     http_get,
     http_request,
     http_server,
@@ -54,7 +54,6 @@ from .gateway_env import (
     wait_for,
 )
 
-CONFIG = TunnelConfig(heartbeat_interval=0.2, heartbeat_timeout=5.0)
 RESOURCES = {
     "id": 1,
     "cpu": {"units": {"val": "500"}},
@@ -77,30 +76,6 @@ pytestmark = pytest.mark.usefixtures("one_chain_thread")
 @pytest.fixture(scope="module")
 def chain(gateway_chain: Chain) -> Chain:
     return gateway_chain
-
-
-@contextlib.asynccontextmanager
-async def gateway_running(
-    chain: Chain, tmp_path: Path, **kwargs: Any
-) -> AsyncIterator[GatewayServer]:
-    options: dict[str, Any] = {
-        "public_ports": free_port_range(),
-        "config": CONFIG,
-        "state_path": tmp_path / "gateway-state.json",
-    }
-    options.update(kwargs)
-    server = GatewayServer(AsyncChainClient(chain.client), chain.gateway_id, **options)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def gateway(chain: Chain, tmp_path: Path) -> AsyncIterator[GatewayServer]:
-    async with gateway_running(chain, tmp_path) as server:
-        yield server
 
 
 @dataclass

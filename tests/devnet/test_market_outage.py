@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,10 @@ from devnet.market.orders import GB, OrderResources
 from devnet.market.rewards import EraRewards
 from devnet.market.settlement import Settlement, owed
 from devnet.market.watch import EventFeed, InDoubtError, Sender
-from fizz_app.core.chain import AsyncChainClient
 from gateway_client.messages import Capacity, Prices, Resources
-from gateway_client.protocol import TunnelConfig
 from tests.local_network import ProxyMode, RpcServer, SwitchableProxy
 
-from .gateway_env import Chain, devnet_as_deployed, free_port_range, node_session, wait_for
+from .gateway_env import Chain, devnet_as_deployed, node_session, wait_for
 
 pytestmark = pytest.mark.usefixtures("one_chain_thread")
 
@@ -92,22 +90,6 @@ def w3(proxy: SwitchableProxy) -> Web3:
     return Web3(provider)
 
 
-@pytest.fixture
-async def gateway(chain: Chain, tmp_path: Path) -> AsyncIterator[GatewayServer]:
-    server = GatewayServer(
-        AsyncChainClient(chain.client),
-        chain.gateway_id,
-        public_ports=free_port_range(),
-        config=TunnelConfig(heartbeat_interval=0.2, heartbeat_timeout=5.0),
-        state_path=tmp_path / "gateway-state.json",
-    )
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 def lose_answer(rpc: RpcServer, proxy: SwitchableProxy, method: str, nth: int = 1) -> None:
     """The ``nth`` ``method`` request from now on is carried out on the chain, then the proxy
     drops every connection and refuses new ones: its answer is lost, and so is the chain."""
@@ -143,14 +125,13 @@ def earned(chain: Chain, fizz_id: int) -> tuple[int, int, int]:
     return int(e), int(w), int(b)
 
 
-def pending(chain: Chain, address: str) -> int:
-    rewards = chain.deployment.contract(chain.w3, "FizzRewardsManager").functions
-    return int(rewards.pendingRewards(address).call())
-
-
-def era_clock(chain: Chain) -> tuple[int, int]:
-    rewards = chain.deployment.contract(chain.w3, "FizzRewardsManager").functions
-    return int(rewards.genesisTimestamp().call()), int(rewards.eraSeconds().call())
+def order_with_a_bid(chain: Chain) -> tuple[int, int]:
+    """A new order of the tenant (at most 10 per block for 50 blocks) and the bid of a freshly
+    registered node on it, at 7 per block: (the node's fizz id, the order id)."""
+    fizz_id = chain.fizz_id(chain.register().address)
+    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
+    chain.bid(order_id, fizz_id, 7)
+    return fizz_id, order_id
 
 
 def start_lease(
@@ -161,6 +142,14 @@ def start_lease(
     order_id = chain.order(tenant(chain, 4), SPEC, max_price=10, blocks=blocks)
     chain.lease(order_id, fizz_id, price)
     return order_id, float(lease_row(chain, order_id)[7])
+
+
+def new_node_with_a_lease(chain: Chain) -> tuple[int, int, float]:
+    """A freshly registered node and a lease on it as :func:`start_lease` makes one (5 blocks
+    at 7): (the node's fizz id, the lease id, the lease's on-chain startTime)."""
+    fizz_id = chain.fizz_id(chain.register().address)
+    lease_id, started = start_lease(chain, fizz_id)
+    return fizz_id, lease_id, started
 
 
 def deposits(chain: Chain, fizz_id: int) -> list[int]:
@@ -178,9 +167,7 @@ def deposits(chain: Chain, fizz_id: int) -> list[int]:
 async def test_an_order_waits_out_a_chain_that_stops_answering(
     chain: Chain, w3: Web3, proxy: SwitchableProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fizz_id = chain.fizz_id(chain.register().address)
-    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(order_id, fizz_id, 7)
+    fizz_id, order_id = order_with_a_bid(chain)
     matchmaker = Matchmaker(w3, chain.deployment, give_up=60.0)
     assert await matchmaker.round(now=T0) == []  # seen: bids are still coming
 
@@ -199,9 +186,7 @@ async def test_an_order_waits_out_a_chain_that_stops_answering(
 async def test_an_order_the_chain_fails_on_past_give_up_is_left_to_its_tenant(
     chain: Chain, w3: Web3, proxy: SwitchableProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fizz_id = chain.fizz_id(chain.register().address)
-    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(order_id, fizz_id, 7)
+    fizz_id, order_id = order_with_a_bid(chain)
     matchmaker = Matchmaker(w3, chain.deployment, give_up=60.0)
     await matchmaker.round(now=T0)
     proxy.switch(ProxyMode.REFUSE)
@@ -219,9 +204,7 @@ async def test_an_order_the_chain_fails_on_past_give_up_is_left_to_its_tenant(
 async def test_a_match_whose_answer_was_lost_gets_its_lease_without_a_second_match(
     chain: Chain, w3: Web3, rpc: RpcServer, proxy: SwitchableProxy
 ) -> None:
-    fizz_id = chain.fizz_id(chain.register().address)
-    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(order_id, fizz_id, 7)
+    fizz_id, order_id = order_with_a_bid(chain)
     matchmaker = Matchmaker(w3, chain.deployment)
     await matchmaker.round(now=T0)
     lose_answer(rpc, proxy, "eth_sendTransaction")  # matchOrder goes through, unheard
@@ -275,10 +258,10 @@ async def test_uptime_counts_while_the_chain_is_down_and_the_missed_era_is_paid(
     node = chain.claiming_node()
     fizz_id = chain.fizz_id(node.address)
     lease_id, started = start_lease(chain, fizz_id, blocks=1000)
-    genesis, length = era_clock(chain)
+    genesis, length = chain.era_clock()
     era = int((started - genesis) // length) + 1  # the next era: every round is after the start
     start = genesis + era * length
-    before = pending(chain, node.address)
+    before = chain.pending_rewards(node.address)
     settlement = Settlement(w3, chain.deployment, gateway)
     assert settlement.rewards is not None
     settlement.rewards.sessions = [node_session(node.address, fizz_id, capacity=FULL)]
@@ -295,11 +278,11 @@ async def test_uptime_counts_while_the_chain_is_down_and_the_missed_era_is_paid(
     await settlement.settle_once(now=start + 150)
     # 2 + 3 x 30 = 92 s of the era's 120: over half, no shortfall: the whole reward.
     assert settlement.rewards.paid == [(era, node.address, PER_ERA)]
-    assert pending(chain, node.address) == before + PER_ERA
+    assert chain.pending_rewards(node.address) == before + PER_ERA
     assert earned(chain, fizz_id)[0] == owed(7, 1000, started, start + 150)
     await settlement.settle_once(now=start + 152)
     assert settlement.rewards.paid == [(era, node.address, PER_ERA)]  # once
-    assert pending(chain, node.address) == before + PER_ERA
+    assert chain.pending_rewards(node.address) == before + PER_ERA
 
 
 async def test_an_era_batch_whose_answer_was_lost_is_paid_once_beside_lease_payments(
@@ -308,10 +291,10 @@ async def test_an_era_batch_whose_answer_was_lost_is_paid_once_beside_lease_paym
     node = chain.claiming_node()
     fizz_id = chain.fizz_id(node.address)
     _lease_id, started = start_lease(chain, fizz_id, blocks=1000)
-    genesis, length = era_clock(chain)
+    genesis, length = chain.era_clock()
     era = int((started - genesis) // length) + 1
     start = genesis + era * length
-    before = pending(chain, node.address)
+    before = chain.pending_rewards(node.address)
     settlement = Settlement(w3, chain.deployment, gateway)
     assert settlement.rewards is not None
     settlement.rewards.sessions = [node_session(node.address, fizz_id, capacity=FULL)]
@@ -321,20 +304,19 @@ async def test_an_era_batch_whose_answer_was_lost_is_paid_once_beside_lease_paym
     lose_answer(rpc, proxy, "eth_sendTransaction", nth=2)
     await settlement.settle_once(now=start + 120)
     assert settlement.rewards.paid == []
-    assert pending(chain, node.address) == before + PER_ERA
+    assert chain.pending_rewards(node.address) == before + PER_ERA
 
     proxy.switch(ProxyMode.FORWARD)
     await settlement.settle_once(now=start + 122)  # a payment first, then the batch again
     assert settlement.rewards.paid == [(era, node.address, PER_ERA)]
-    assert pending(chain, node.address) == before + PER_ERA
+    assert chain.pending_rewards(node.address) == before + PER_ERA
     assert earned(chain, fizz_id)[0] == owed(7, 1000, started, start + 122)
 
 
 async def test_a_payment_whose_answer_was_lost_is_not_paid_again(
     chain: Chain, w3: Web3, rpc: RpcServer, proxy: SwitchableProxy, gateway: GatewayServer
 ) -> None:
-    fizz_id = chain.fizz_id(chain.register().address)
-    _lease_id, t = start_lease(chain, fizz_id)
+    fizz_id, _lease_id, t = new_node_with_a_lease(chain)
     settlement = Settlement(w3, chain.deployment, gateway, rewards=False)
     lose_answer(rpc, proxy, "eth_sendTransaction")
     with pytest.raises(OSError):
@@ -351,8 +333,7 @@ async def test_a_payment_whose_answer_was_lost_is_not_paid_again(
 async def test_a_lease_read_as_the_chain_went_away_is_still_settled(
     chain: Chain, w3: Web3, rpc: RpcServer, proxy: SwitchableProxy, gateway: GatewayServer
 ) -> None:
-    fizz_id = chain.fizz_id(chain.register().address)
-    lease_id, t = start_lease(chain, fizz_id)
+    fizz_id, lease_id, t = new_node_with_a_lease(chain)
     settlement = Settlement(w3, chain.deployment, gateway, rewards=False)
     lose_answer(rpc, proxy, "eth_call")  # its LeaseCreated is read; reading the lease fails
     with pytest.raises(OSError):
@@ -369,20 +350,20 @@ async def test_an_era_batch_whose_answer_was_lost_is_not_paid_again(
     chain: Chain, w3: Web3, rpc: RpcServer, proxy: SwitchableProxy
 ) -> None:
     node = chain.claiming_node()
-    genesis, length = era_clock(chain)
-    before = pending(chain, node.address)
+    genesis, length = chain.era_clock()
+    before = chain.pending_rewards(node.address)
     session = node_session(node.address, 1, capacity=FULL)
     rewards = EraRewards(w3, chain.deployment, [session], Sender(w3, chain.deployment.settler))
     await rewards.sample(float(length), now=genesis + 3 * length + 1)  # all of era 3
     lose_answer(rpc, proxy, "eth_sendTransaction")
     await rewards.sample(2.0, now=genesis + 4 * length)  # era 3 ends: its batch goes, unheard
     assert rewards.paid == []
-    assert pending(chain, node.address) == before + PER_ERA
+    assert chain.pending_rewards(node.address) == before + PER_ERA
 
     proxy.switch(ProxyMode.FORWARD)
     await rewards.sample(2.0, now=genesis + 4 * length + 2)  # the same batch: found, not sent
     assert rewards.paid == [(3, node.address, PER_ERA)]
-    assert pending(chain, node.address) == before + PER_ERA
+    assert chain.pending_rewards(node.address) == before + PER_ERA
 
 
 # ---- Following events, sending -------------------------------------------------------------------

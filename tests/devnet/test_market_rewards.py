@@ -119,16 +119,6 @@ def capacity(cpu: int, memory: int, storage: int, gpu: int = 0, *, free: bool = 
     )
 
 
-def pending(chain: Chain, address: str) -> int:
-    rewards = chain.deployment.contract(chain.w3, "FizzRewardsManager").functions
-    return int(rewards.pendingRewards(address).call())
-
-
-def era_clock(chain: Chain) -> tuple[int, int]:
-    rewards = chain.deployment.contract(chain.w3, "FizzRewardsManager").functions
-    return int(rewards.genesisTimestamp().call()), int(rewards.eraSeconds().call())
-
-
 def era_rewards(chain: Chain, sessions: list[Session]) -> EraRewards:
     """The gateway's era rewards for ``sessions``, sent from the settler (SLASHER_ROLE)."""
     sender = Sender(chain.w3, chain.deployment.settler)
@@ -145,7 +135,7 @@ async def test_an_era_pays_by_uptime_and_offered_resources_when_it_ends(chain: C
     rewards_manager = chain.deployment.contract(chain.w3, "FizzRewardsManager").functions
     for node in (a, b, c, d):
         assert rewards_manager.getFizzRewardsPerEra(node.address).call() == PER_ERA
-    genesis, length = era_clock(chain)
+    genesis, length = chain.era_clock()
     assert length == 120  # deploy_all's devnet era
 
     full = capacity(2000, 16 * GIB, 100 * GB)  # exactly the spec: 2 threads, 16, 100 GB
@@ -159,7 +149,7 @@ async def test_an_era_pays_by_uptime_and_offered_resources_when_it_ends(chain: C
         #    ("available" 0) does not count against it.
         node_session(d.address, 4, capacity=capacity(2000, 16 * GIB, 100 * GB, free=False)),
     ]
-    before = {node.address: pending(chain, node.address) for node in (a, b, c, d)}
+    before = {node.address: chain.pending_rewards(node.address) for node in (a, b, c, d)}
     rewards = EraRewards(
         chain.w3, chain.deployment, sessions, Sender(chain.w3, chain.deployment.settler)
     )
@@ -179,8 +169,8 @@ async def test_an_era_pays_by_uptime_and_offered_resources_when_it_ends(chain: C
     ]
     assert rewards.paid == expected
     for _era, address, amount in expected:
-        assert pending(chain, address) == before[address] + amount
-    assert pending(chain, c.address) == before[c.address]
+        assert chain.pending_rewards(address) == before[address] + amount
+    assert chain.pending_rewards(c.address) == before[c.address]
 
     # Era 1: A is denied rewards; the batch reverts and the others are still paid, one by one.
     admin = chain.deployment.admin
@@ -189,8 +179,8 @@ async def test_an_era_pays_by_uptime_and_offered_resources_when_it_ends(chain: C
         await rewards.sample(2.0, now=genesis + second)
     await rewards.sample(2.0, now=genesis + 2 * length)
     assert rewards.paid[3:] == [(1, d.address, 4 * SPON)]
-    assert pending(chain, a.address) == before[a.address] + 8_750_000_000_000_000_000
-    assert pending(chain, d.address) == before[d.address] + 8 * SPON
+    assert chain.pending_rewards(a.address) == before[a.address] + 8_750_000_000_000_000_000
+    assert chain.pending_rewards(d.address) == before[d.address] + 8 * SPON
 
 
 async def test_eras_are_counted_from_genesis_and_a_late_start_counts_what_it_saw(
@@ -198,8 +188,8 @@ async def test_eras_are_counted_from_genesis_and_a_late_start_counts_what_it_saw
 ) -> None:
     node = claiming_node(chain)
     session = node_session(node.address, 1, capacity=capacity(2000, 16 * GIB, 100 * GB))
-    genesis, length = era_clock(chain)
-    before = pending(chain, node.address)
+    genesis, length = chain.era_clock()
+    before = chain.pending_rewards(node.address)
     rewards = EraRewards(
         chain.w3, chain.deployment, [session], Sender(chain.w3, chain.deployment.settler)
     )
@@ -209,7 +199,7 @@ async def test_eras_are_counted_from_genesis_and_a_late_start_counts_what_it_saw
     assert rewards.paid == []
     await rewards.sample(2.0, now=genesis + 6 * length)
     assert rewards.paid == [(5, node.address, PER_ERA)]
-    assert pending(chain, node.address) == before + PER_ERA
+    assert chain.pending_rewards(node.address) == before + PER_ERA
     # Era 6 seen for 58 s only (and the 2 s counted at its start): 60 s, exactly half.
     for second in range(6 * length + 2, 6 * length + 60, 2):
         await rewards.sample(2.0, now=genesis + second)

@@ -13,7 +13,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +24,6 @@ from devnet.chain.tx import send, send_signed
 from devnet.gateway.server import GatewayServer
 from devnet.market.orders import GB, OrderResources
 from devnet.market.settlement import BLOCK_SECONDS, Settlement, owed
-from fizz_app.core.chain import AsyncChainClient
 from gateway_client.backoff import ReconnectPolicy
 from gateway_client.client import Connection, NodeClient
 from gateway_client.messages import (
@@ -37,9 +35,9 @@ from gateway_client.messages import (
     LeaseStatus,
     Manifest,
 )
-from gateway_client.protocol import ControlReceived, Event, TunnelConfig, Welcomed
+from gateway_client.protocol import ControlReceived, Event, Welcomed
 
-from .gateway_env import CAPACITY, Chain, devnet_as_deployed, free_port_range, signer, wait_for
+from .gateway_env import CAPACITY, Chain, devnet_as_deployed, signer, wait_for
 
 pytestmark = pytest.mark.usefixtures("one_chain_thread")
 
@@ -102,22 +100,6 @@ def test_owed_is_whole_blocks_capped_and_never_shrinks(
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     with devnet_as_deployed(tmp_path_factory.mktemp("home")) as deployed:
         yield deployed
-
-
-@pytest.fixture
-async def gateway(chain: Chain, tmp_path: Path) -> AsyncIterator[GatewayServer]:
-    server = GatewayServer(
-        AsyncChainClient(chain.client),
-        chain.gateway_id,
-        public_ports=free_port_range(),
-        config=TunnelConfig(heartbeat_interval=0.2, heartbeat_timeout=5.0),
-        state_path=tmp_path / "gateway-state.json",
-    )
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @dataclass

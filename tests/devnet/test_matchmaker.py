@@ -67,13 +67,20 @@ def tenant(chain: Chain) -> str:
     return str(list(chain.w3.eth.accounts)[7])
 
 
+def new_order(chain: Chain, *bids: tuple[int, int]) -> int:
+    """A new order of the tenant (at most 10 per block for 50 blocks), then ``bids`` on it in
+    this order, each ``(fizz id, price per block)``; returns the order id."""
+    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
+    for fizz_id, price in bids:
+        chain.bid(order_id, fizz_id, price)
+    return order_id
+
+
 async def test_the_cheapest_bid_becomes_the_lease_after_the_window(
     chain: Chain, nodes: tuple[int, int]
 ) -> None:
     a, b = nodes
-    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(order_id, a, 9)
-    chain.bid(order_id, b, 7)
+    order_id = new_order(chain, (a, 9), (b, 7))
     matchmaker = Matchmaker(chain.w3, chain.deployment)
     assert await matchmaker.round(now=T0) == []  # seen now: bids are still coming
     assert await matchmaker.round(now=T0 + BID_WINDOW_S - 0.01) == []
@@ -94,9 +101,7 @@ async def test_the_cheapest_bid_becomes_the_lease_after_the_window(
 
 async def test_equal_bids_go_to_the_earliest(chain: Chain, nodes: tuple[int, int]) -> None:
     a, b = nodes
-    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(order_id, b, 8)
-    chain.bid(order_id, a, 8)
+    order_id = new_order(chain, (b, 8), (a, 8))
     matchmaker = Matchmaker(chain.w3, chain.deployment)
     await matchmaker.round(now=T0)  # the module's earlier orders are no longer open
     done = await matchmaker.round(now=T0 + BID_WINDOW_S)
@@ -109,8 +114,8 @@ async def test_an_order_without_bids_waits_then_is_left_to_its_tenant(
 ) -> None:
     caplog.set_level(logging.INFO, logger="devnet.market.matchmaker")
     a, _ = nodes
-    late = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    never = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
+    late = new_order(chain)
+    never = new_order(chain)
     matchmaker = Matchmaker(chain.w3, chain.deployment, give_up=60.0)
     assert await matchmaker.round(now=T0) == []
     assert await matchmaker.round(now=T0 + BID_WINDOW_S) == []  # no bids: nothing sent
@@ -135,12 +140,10 @@ async def test_closed_and_matched_orders_are_skipped_by_a_restarted_matchmaker(
     chain: Chain, nodes: tuple[int, int], caplog: pytest.LogCaptureFixture
 ) -> None:
     a, _ = nodes
-    closed = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(closed, a, 5)
+    closed = new_order(chain, (a, 5))
     orders = chain.deployment.contract(chain.w3, "OrderRequest")
     send(chain.w3, orders.functions.closeOrder(closed), tenant(chain))
-    open_one = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(open_one, a, 5)
+    open_one = new_order(chain, (a, 5))
     # A fresh matchmaker reads every order since the deployment: all matched or closed but one.
     matchmaker = Matchmaker(chain.w3, chain.deployment)
     await matchmaker.round(now=T0)
@@ -159,9 +162,7 @@ async def test_a_matched_order_without_a_lease_gets_its_lease_from_the_matched_b
 ) -> None:
     caplog.set_level(logging.INFO, logger="devnet.market.matchmaker")
     a, b = nodes
-    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(order_id, a, 8)
-    chain.bid(order_id, b, 6)
+    order_id = new_order(chain, (a, 8), (b, 6))
     # A matchmaker matched b's bid, then stopped before createLease (the chain went away).
     gateway = chain.deployment.gateway_address
     bid = chain.deployment.contract(chain.w3, "Bid").functions
@@ -187,8 +188,7 @@ async def test_an_order_the_chain_refuses_is_dropped_with_the_reason(
     chain: Chain, nodes: tuple[int, int], caplog: pytest.LogCaptureFixture
 ) -> None:
     a, _ = nodes
-    order_id = chain.order(tenant(chain), SPEC, max_price=10, blocks=50)
-    chain.bid(order_id, a, 6)
+    order_id = new_order(chain, (a, 6))
     # An account without SETTLER_ROLE: matchOrder reverts, and will on every try.
     stranger = list(chain.w3.eth.accounts)[8]
     matchmaker = Matchmaker(chain.w3, chain.deployment, settler=stranger)

@@ -241,6 +241,29 @@ def _fetch(where: str) -> bytes | None:
     return fetch(f"http://{where}/")
 
 
+def _web_lease_in_one_container(net: Network) -> tuple[int, str, str]:
+    """:func:`_run_web_lease`, checked to run in exactly one container: (lease id, host:port,
+    that container's id)."""
+    lease_id, where = _run_web_lease(net)
+    containers = net.containers(lease_id)
+    assert len(containers) == 1, containers
+    return lease_id, where, containers[0].id
+
+
+def _serves_again_from_its_container(
+    net: Network, lease_id: int, where: str, container_id: str, *, after: int = 0
+) -> None:
+    """Wait until the lease's page answers at ``where`` again, then assert that the lease still
+    runs in the one container it started in (``container_id``: nothing started twice) and that
+    the node's latest word on it (in its output from ``after`` on) is "running"."""
+    from devnet.engine.images import INDEX_HTML
+
+    until(lambda: _fetch(where) == INDEX_HTML, 60, f"the page at {where} again")
+    assert [c.id for c in net.containers(lease_id)] == [container_id]
+    lease = net.node.lease(lease_id, after)
+    assert lease is not None and lease["state"] == "running", lease
+
+
 def _close(net: Network, lease_id: int) -> None:
     """Close the lease on chain; wait until the node closed it and removed its container."""
     net.tenant.close(lease_id)
@@ -277,11 +300,7 @@ def test_a_crashing_workload_fails_its_lease_and_the_node_stays_healthy(net: Net
 
 
 def test_the_gateway_killed_mid_lease_comes_back_and_the_lease_carries_on(net: Network) -> None:
-    from devnet.engine.images import INDEX_HTML
-
-    lease_id, where = _run_web_lease(net)
-    container = net.containers(lease_id)
-    assert len(container) == 1
+    lease_id, where, container_id = _web_lease_in_one_container(net)
     gateway = _descendant(net.up.pid, lambda argv: "gateway" in argv and "devnet" in argv)
     up_mark, node_mark = len(net.up.output(tail=10_000_000)), net.node.mark()
 
@@ -291,34 +310,24 @@ def test_the_gateway_killed_mid_lease_comes_back_and_the_lease_carries_on(net: N
     until(lambda: net.node.online_since(node_mark), 90, "the node to reconnect")
 
     # The same lease, container and public port: nothing started twice.
-    until(lambda: _fetch(where) == INDEX_HTML, 60, f"the page at {where} again")
+    _serves_again_from_its_container(net, lease_id, where, container_id)
     report = net.report(lease_id)
     assert report["state"] == "running", report
-    assert [c.id for c in net.containers(lease_id)] == [container[0].id]
-    lease = net.node.lease(lease_id)
-    assert lease is not None and lease["state"] == "running", lease
     _close(net, lease_id)
     net.settled()
 
 
 def test_the_node_killed_mid_lease_readopts_its_running_container(net: Network) -> None:
-    from devnet.engine.images import INDEX_HTML
-
-    lease_id, where = _run_web_lease(net)
-    container = net.containers(lease_id)
-    assert len(container) == 1
+    lease_id, where, container_id = _web_lease_in_one_container(net)
 
     net.node.running.kill()  # SIGKILL to the whole process group: no drain, no goodbye
     assert [c.status for c in net.containers(lease_id)] == ["running"]
     mark = net.node.mark()
     net.node.start()
     until(lambda: net.node.online_since(mark), 120, "the restarted node to be online")
-    until(lambda: _fetch(where) == INDEX_HTML, 60, f"the page at {where} again")
+    _serves_again_from_its_container(net, lease_id, where, container_id, after=mark)
     logs = net.tenant._api("GET", f"/lease/{lease_id}/logs?tail=200")["lines"]
     assert any("re-adopted" in line for line in logs), logs
-    assert [c.id for c in net.containers(lease_id)] == [container[0].id]
-    lease = net.node.lease(lease_id, mark)
-    assert lease is not None and lease["state"] == "running", lease
     _close(net, lease_id)
     net.settled()
 

@@ -9,12 +9,10 @@ Two ways: with no display (``fizz-node run``, its status lines printed) and on a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ import pytest
 from devnet.chain.anvil import anvil_binary
 from devnet.supervise import Child, cli_json, fizz_node_command, free_port, spawn, wait_for
 from tests.e2e.processes import ours
+from tests.virtual_screen import xvfb_display
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -97,35 +96,15 @@ def test_make_run_without_a_display_earns_and_stops_on_ctrl_c(
         time.sleep(0.5)
 
 
-@contextlib.contextmanager
-def _virtual_screen() -> Iterator[str]:
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is needed for the desktop path (make test installs it)")
-    read_end, write_end = os.pipe()
-    screen = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    try:
-        with os.fdopen(read_end) as pipe:
-            number = pipe.readline().strip()
-        assert number, "Xvfb did not start"
-        yield f":{number}"
-    finally:
-        screen.terminate()
-        screen.wait(10)
-
-
 def test_make_run_with_a_display_opens_the_app_which_earns_and_quitting_it_stops_all(
     demo_env: tuple[dict[str, str], Path, list[str]], tmp_path: Path
 ) -> None:
     env, home, argv = demo_env
     if shutil.which("dbus-run-session") is None:
         pytest.skip("dbus is needed for the desktop path (make test installs it)")
-    with _virtual_screen() as display:
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is needed for the desktop path (make test installs it)")
+    with xvfb_display() as display:
         # A desktop session has a session bus; without one, D-Bus would start one tied to
         # the X display that outlives the test.
         session = ["dbus-run-session", "--"]

@@ -173,6 +173,10 @@ def test_a_failed_start_stops_the_chain_and_the_gateway(
     assert result.stdout == ""
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_sampling_stops_the_node_cleanly_and_everything_else(
     tmp_path: Path, no_leftover_processes: None
 ) -> None:
@@ -183,6 +187,9 @@ def test_ctrl_c_while_sampling_stops_the_node_cleanly_and_everything_else(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As in a terminal: a suite started in the background (`cmd &` without job control)
+        # passes SIGINT on ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=_default_sigint,
     )
     try:
         assert process.stderr is not None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from .ledger_types import EXACT
+
 __all__ = [
     "FIZZ_STATUS_NAMES",
     "Balances",
@@ -44,10 +46,10 @@ class TokenAmount:
     @property
     def value(self) -> Decimal:
         """The amount in whole tokens."""
-        return Decimal(self.raw).scaleb(-self.decimals)
+        return Decimal(self.raw).scaleb(-self.decimals, EXACT)
 
     def __str__(self) -> str:
-        return f"{self.value.normalize():f} {self.symbol}"
+        return f"{self.value.normalize(EXACT):f} {self.symbol}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"raw": str(self.raw), "value": f"{self.value:f}", "symbol": self.symbol}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from .ledger_types import format_units
+from .ledger_types import EXACT, format_units
 
 __all__ = [
     "SETTLED_WORDS",
@@ -37,8 +37,8 @@ def grouped(value: Decimal, places: int | None = None) -> str:
     """``value`` with thousands separators, cut (never rounded up) to ``places`` decimals when
     given, without trailing zeros: ``grouped(Decimal("12345.5"))`` is ``12,345.5``."""
     if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places), ROUND_DOWN)
-    text = f"{value.normalize():,f}"
+        value = value.quantize(Decimal(1).scaleb(-places, EXACT), ROUND_DOWN, EXACT)
+    text = f"{value.normalize(EXACT):,f}"
     return "0" if text in ("-0", "") else text
 
 
@@ -51,7 +51,7 @@ def amount_of(raw: object, decimals: int, places: int | None = None) -> str:
         return "?"
     if places is None:
         return grouped(Decimal(format_units(units, decimals)))
-    return grouped(Decimal(units).scaleb(-decimals), places)
+    return grouped(Decimal(units).scaleb(-decimals, EXACT), places)
 
 
 def transfer_words(transfer: Mapping[str, Any]) -> str:

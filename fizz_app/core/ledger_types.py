@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Protocol
 
@@ -32,15 +32,22 @@ __all__ = [
     "TransferNote",
     "TxStatus",
     "UsageSnapshot",
+    "EXACT",
     "format_units",
     "parse_units",
 ]
 
 
+EXACT = Context(prec=160)
+"""The decimal context for token amounts: pass it to ``scaleb``, ``normalize`` and ``quantize``.
+Any uint256 of base units (78 digits) shifted by its decimals stays exact in it; Python's
+default context keeps 28 digits and would round large amounts silently."""
+
+
 def format_units(raw: int, decimals: int) -> str:
     """``raw`` base units as a plain decimal string of whole tokens: ``format_units(125000, 6)``
-    is ``"0.125"``; never an exponent, never trailing zeros."""
-    return f"{Decimal(raw).scaleb(-decimals).normalize():f}"
+    is ``"0.125"``; never an exponent, never trailing zeros, never rounded."""
+    return f"{Decimal(raw).scaleb(-decimals, EXACT).normalize(EXACT):f}"
 
 
 def parse_units(amount: str | Decimal, decimals: int, *, what: str = "amount") -> int:
@@ -52,7 +59,7 @@ def parse_units(amount: str | Decimal, decimals: int, *, what: str = "amount") -
         raise ValueError(f"{what} {amount!r} is not a decimal number") from None
     if not value.is_finite() or value < 0:
         raise ValueError(f"{what} {amount!r} must be a finite number of at least 0")
-    raw = value.scaleb(decimals)
+    raw = value.scaleb(decimals, EXACT)
     if raw != raw.to_integral_value():
         raise ValueError(f"{what} {amount!r} has more than {decimals} decimal places")
     return int(raw)
@@ -140,7 +147,7 @@ class LeaseEarning:
 
     @property
     def value(self) -> Decimal:
-        return Decimal(self.amount).scaleb(-self.decimals)
+        return Decimal(self.amount).scaleb(-self.decimals, EXACT)
 
 
 @dataclass(frozen=True)
@@ -249,7 +256,7 @@ class Activity:
 
     @property
     def value(self) -> Decimal:
-        return Decimal(self.amount).scaleb(-self.decimals)
+        return Decimal(self.amount).scaleb(-self.decimals, EXACT)
 
 
 @dataclass(frozen=True)

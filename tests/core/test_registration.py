@@ -412,6 +412,9 @@ def test_parse_amount() -> None:
     assert registration.parse_amount("12.5", 6) == 12_500_000
     assert registration.parse_amount("1e-6", 6) == 1
     assert registration.parse_amount("3", 18) == 3 * 10**18
+    # More digits than Decimal's default 28: exact, not rounded to another amount.
+    big = "12345678901234567890.123456789012345678"
+    assert registration.parse_amount(big, 18) == int(big.replace(".", ""))
 
 
 # ---- For the engine -----------------------------------------------------------------------------

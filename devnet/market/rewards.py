@@ -20,23 +20,32 @@ the chain does not answer, samples are kept (placed in their era once the era cl
 and finished eras wait: every finished era is paid when the chain is back, oldest first, once.
 An era's rewards are worked out once and then sent as they are until they go through, so a
 batch whose receipt was lost is not paid twice (:class:`~devnet.market.watch.Sender` finds the
-earlier transaction). What was paid lives in memory only: a restarted gateway pays just the
-eras it counted itself, never one twice (the part of an era counted before a restart is lost).
+earlier transaction).
+
+With a ``state_path`` the uptime counted in the current era is saved (at most every
+``save_every`` seconds, and at each era's end), so a restarted gateway (``devnet up`` restarts
+a dying one) goes on counting the era instead of starting it from zero. The file never holds an
+era that is being paid: it is saved without an era before that era is worked out, so a restart
+can miss at most the uptime of the last seconds before a crash, and never pays an era twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
 from devnet.chain.deploy import Deployment
 from devnet.gateway.sessions import Session
+from fizz_app.core.atomic import write_atomic
 from fizz_app.core.spec import parse_spec
 
 from .watch import Sender, call, reverted
@@ -108,13 +117,26 @@ class _Payout:
 class EraRewards:
     """Counts each node's session time per era and pays the era's rewards when it ends.
 
-    Call :meth:`sample` every few seconds with the time since the last call.
+    Call :meth:`sample` every few seconds with the time since the last call. With
+    ``state_path``, the current era's counts are kept there across restarts (see the module).
     """
 
     def __init__(
-        self, w3: Web3, deployment: Deployment, sessions: Iterable[Session], sender: Sender
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        sessions: Iterable[Session],
+        sender: Sender,
+        *,
+        state_path: Path | None = None,
+        save_every: float = 10.0,
     ) -> None:
         self.w3 = w3
+        self.state_path = state_path
+        self._save_every = save_every
+        self._saved_at: float | None = None
+        """When the counts were last saved (the sample's moment); ``None`` before."""
+        self._restored = False
         self.sessions = sessions
         self.sender = sender
         self._rewards = deployment.contract(w3, "FizzRewardsManager")
@@ -167,11 +189,66 @@ class EraRewards:
                     entry.offered = offered
         self._unplaced.clear()
         current = int((moment - genesis) // length)
-        for era in sorted(number for number in self._eras if number < current):
+        self._restore(genesis, length)
+        finished = [number for number in self._eras if number < current]
+        if finished or self._saved_at is None or moment - self._saved_at >= self._save_every:
+            # Before any finished era is worked out: the file must never hold one being paid.
+            self._save(moment, genesis, length, current)
+        for era in sorted(finished):
             if era not in self._payouts:
                 self._payouts[era] = await self._work_out(era, self._eras[era], length)
             await self._pay(self._payouts[era])  # raises: kept as far as it got
             del self._payouts[era], self._eras[era]
+
+    def _save(self, moment: float, genesis: int, length: int, current: int) -> None:
+        """Write the counts of the eras not finished at ``moment`` (atomically)."""
+        if self.state_path is None:
+            return
+        eras = {
+            str(era): {key: dataclasses.asdict(entry) for key, entry in nodes.items()}
+            for era, nodes in self._eras.items()
+            if era >= current
+        }
+        state = {"genesis": genesis, "era_seconds": length, "saved_at": moment, "eras": eras}
+        try:
+            write_atomic(self.state_path, json.dumps(state).encode("utf-8"))
+        except OSError as error:
+            log.warning("era uptime not saved to %s: %r", self.state_path, error)
+        self._saved_at = moment
+
+    def _restore(self, genesis: int, length: int) -> None:
+        """Add the counts a previous run saved (once; only for the same era clock)."""
+        if self._restored or self.state_path is None:
+            return
+        self._restored = True
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            if (state["genesis"], state["era_seconds"]) != (genesis, length):
+                log.info("era uptime in %s is for another chain: not used", self.state_path)
+                return
+            restored = {
+                int(era): {
+                    key: _NodeEra(
+                        str(entry["address"]),
+                        float(entry["online_s"]),
+                        {name: int(units) for name, units in entry["offered"].items()},
+                    )
+                    for key, entry in nodes.items()
+                }
+                for era, nodes in state["eras"].items()
+            }
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            log.warning("era uptime in %s unusable, counting afresh: %r", self.state_path, error)
+            return
+        for era, nodes in restored.items():
+            counted = self._eras.setdefault(era, {})
+            for key, saved in nodes.items():
+                entry = counted.setdefault(key, _NodeEra(saved.address))
+                entry.online_s += saved.online_s
+                entry.offered = entry.offered or saved.offered
+        log.info("era uptime restored from %s (eras %s)", self.state_path, sorted(restored))
 
     async def _work_out(self, era: int, nodes: dict[str, _NodeEra], length: int) -> _Payout:
         """The era's rewards (raises while the chain does not answer)."""

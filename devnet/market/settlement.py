@@ -118,10 +118,15 @@ class Settlement:
         self.sender = Sender(w3, settler if settler is not None else deployment.settler)
         self.tick = tick
         self.leases: dict[int, SettledLease] = {}
+        # The era's uptime is kept beside the gateway's own state (when it keeps one).
+        state = gateway.state_path
+        uptime = None if state is None else state.with_suffix(".uptime.json")
         # A sender of its own: a batch in doubt is then looked up by its own retry (the same
         # call), not by the next payment, which would leave the retry to pay it again.
         self.rewards = (
-            EraRewards(w3, deployment, gateway.sessions, Sender(w3, self.sender.account))
+            EraRewards(
+                w3, deployment, gateway.sessions, Sender(w3, self.sender.account), state_path=uptime
+            )
             if rewards
             else None
         )

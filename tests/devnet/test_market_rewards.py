@@ -7,8 +7,10 @@ others being paid). Times are passed to ``sample`` explicitly."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -207,3 +209,55 @@ async def test_eras_are_counted_from_genesis_and_a_late_start_counts_what_it_saw
     await rewards.sample(2.0, now=genesis + 6 * length + 100)
     await rewards.sample(2.0, now=genesis + 7 * length + 1)
     assert rewards.paid[1:] == [(6, node.address, PER_ERA)]
+
+
+async def test_a_restarted_gateway_goes_on_counting_the_era_and_never_pays_one_twice(
+    chain: Chain, tmp_path: Path
+) -> None:
+    node = claiming_node(chain)
+    session = node_session(node.address, 1, capacity=capacity(2000, 16 * GIB, 100 * GB))
+    genesis, length = chain.era_clock()
+    state = tmp_path / "gateway-state.uptime.json"
+    before = chain.pending_rewards(node.address)
+
+    def gateway_run() -> EraRewards:
+        sender = Sender(chain.w3, chain.deployment.settler)
+        return EraRewards(chain.w3, chain.deployment, [session], sender, state_path=state)
+
+    era_20 = genesis + 20 * length
+    first = gateway_run()
+    for second in range(2, 60, 2):  # saved every 10 s: up to the sample at 52 s
+        await first.sample(2.0, now=era_20 + second)
+    # The gateway dies without a goodbye; the next one reads what the first saved. Alone, its
+    # 58 s would be under half the era: with the 52 s saved, the era is paid in full.
+    second_run = gateway_run()
+    for second in range(62, 120, 2):
+        await second_run.sample(2.0, now=era_20 + second)
+    await second_run.sample(2.0, now=era_20 + length)  # era 21 begins (2 s of it counted)
+    assert second_run.paid == [(20, node.address, PER_ERA)]
+
+    # Another restart: era 20 was saved away before it was paid, so it is not paid again;
+    # era 21 goes on from the 2 s saved at its start (58 + 2 s: exactly half).
+    third = gateway_run()
+    for second in range(62, 120, 2):
+        await third.sample(2.0, now=era_20 + length + second)
+    await third.sample(2.0, now=era_20 + 2 * length)
+    assert third.paid == [(21, node.address, PER_ERA)]
+    assert chain.pending_rewards(node.address) == before + 2 * PER_ERA
+
+
+async def test_an_unusable_uptime_file_is_counted_afresh(chain: Chain, tmp_path: Path) -> None:
+    node = claiming_node(chain)
+    session = node_session(node.address, 1, capacity=capacity(2000, 16 * GIB, 100 * GB))
+    genesis, length = chain.era_clock()
+    state = tmp_path / "gateway-state.uptime.json"
+    state.write_text("{not json")
+    sender = Sender(chain.w3, chain.deployment.settler)
+    rewards = EraRewards(chain.w3, chain.deployment, [session], sender, state_path=state)
+    era_30 = genesis + 30 * length
+    for second in range(0, length + 1, 2):
+        await rewards.sample(2.0, now=era_30 + second)
+    assert rewards.paid == [(30, node.address, PER_ERA)]
+    saved = json.loads(state.read_text())  # rewritten whole: era 31's first sample only
+    assert (saved["genesis"], saved["era_seconds"]) == (genesis, length)
+    assert list(saved["eras"]) == ["31"]

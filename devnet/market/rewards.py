@@ -209,7 +209,7 @@ class EraRewards:
             for era, nodes in self._eras.items()
             if era >= current
         }
-        state = {"genesis": genesis, "era_seconds": length, "saved_at": moment, "eras": eras}
+        state = {"genesis": genesis, "era_seconds": length, "eras": eras}
         try:
             write_atomic(self.state_path, json.dumps(state).encode("utf-8"))
         except OSError as error:
@@ -226,6 +226,7 @@ class EraRewards:
             if (state["genesis"], state["era_seconds"]) != (genesis, length):
                 log.info("era uptime in %s is for another chain: not used", self.state_path)
                 return
+            # Read all of it before adding any: a damaged file adds nothing.
             restored = {
                 int(era): {
                     key: _NodeEra(

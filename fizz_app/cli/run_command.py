@@ -130,10 +130,8 @@ class _Printer:
     def event(self, event: Event) -> None:
         from ..core.events import ChainChanged, EarningsChanged, LeaseChanged, StatusChanged
 
-        held = self._totals_held
-        due = event.at - self._totals_shown_at >= EARNINGS_LINE_EVERY
-        if held is not None and due and not isinstance(event, EarningsChanged):
-            self._totals(held, event.at)
+        if not isinstance(event, EarningsChanged):
+            self._print_held_totals(event.at)
         if isinstance(event, ChainChanged) and not self._json:
             self._chain(event)
         elif isinstance(event, EarningsChanged) and not self._json:
@@ -170,17 +168,20 @@ class _Printer:
                 f"{transfer_words(transfer)} is pending: the node keeps checking the chain",
                 event.to_dict(),
             )
-        if event.at - self._totals_shown_at >= EARNINGS_LINE_EVERY:
-            self._totals(event, event.at)
-        else:
-            self._totals_held = event
+        self._totals_held = event
+        self._print_held_totals(event.at)
 
-    def _totals(self, event: EarningsChanged, now: float) -> None:
+    def _print_held_totals(self, now: float) -> None:
+        """The held earnings' totals, once :data:`EARNINGS_LINE_EVERY` seconds have passed since
+        the last such line (nothing when they did not change)."""
+        held = self._totals_held
+        if held is None or now - self._totals_shown_at < EARNINGS_LINE_EVERY:
+            return
         self._totals_held = None
-        summary = lifetime_summary(event.earnings)
+        summary = lifetime_summary(held.earnings)
         if summary != self._totals_shown:
             self._totals_shown, self._totals_shown_at = summary, now
-            self._emit(f"earnings: {summary}", event.to_dict())
+            self._emit(f"earnings: {summary}", held.to_dict())
 
     def _chain(self, event: ChainChanged) -> None:
         """A line when the chain's RPC endpoint stops answering (or fails differently), and one

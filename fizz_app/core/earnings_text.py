@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from .ledger_types import EXACT, format_units
+from .ledger_types import EXACT
 
 __all__ = [
     "SETTLED_WORDS",
@@ -49,8 +49,6 @@ def amount_of(raw: object, decimals: int, places: int | None = None) -> str:
         units = int(str(raw))
     except ValueError:
         return "?"
-    if places is None:
-        return grouped(Decimal(format_units(units, decimals)))
     return grouped(Decimal(units).scaleb(-decimals, EXACT), places)
 
 

@@ -33,7 +33,7 @@ from .. import __version__
 from .bandwidth import load_measurement
 from .config import NodeSettings, SettingsStore
 from .errors import UserFacingError
-from .ledger_types import EXACT
+from .ledger_types import parse_units
 from .offer import offer_from_report, os_id
 from .report import BandwidthInfo, HardwareReport
 from .spec import NodeSpec, build_spec
@@ -282,13 +282,16 @@ def parse_amount(text: str, decimals: int) -> int:
         value = Decimal(text)
     except InvalidOperation:
         raise UserFacingError(f"{text!r} is not an amount.", AMOUNT_REMEDY) from None
-    raw = value.scaleb(decimals, EXACT) if value.is_finite() else value
-    if not value.is_finite() or value <= 0 or raw != raw.to_integral_value():
+    try:
+        raw = parse_units(value, decimals)
+    except ValueError:  # not finite, negative, or too many decimal places
+        raw = 0
+    if raw <= 0:
         raise UserFacingError(
             f"{text!r} is not a positive amount with at most {decimals} decimals.",
             AMOUNT_REMEDY,
         )
-    return int(raw)
+    return raw
 
 
 # ---- Registration -------------------------------------------------------------------------------

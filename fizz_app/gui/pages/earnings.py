@@ -79,8 +79,8 @@ class EarningsPage(QWidget):
         self._busy = False
         self._claimable = True
         self._transfers = TransferWatch()
-        """Hashes of claims and withdrawals last seen pending, to say when the chain settles
-        them (the engine rechecks them by itself)."""
+        """Which claims and withdrawals were pending at the last snapshot, to say when the
+        chain settles them (the engine rechecks them by itself)."""
         self._totals: list[PeriodTotal] = []
         self._view = build_earnings_view(self)
         self._connect()
